@@ -1,0 +1,110 @@
+//! The masking transform of RFC 6455 §5.3: `byte[i] ^= key[(phase + i) % 4]`.
+//!
+//! The key always comes from the caller; this module holds no random generator. The kernel
+//! works on 64-byte blocks of a repeated key (which the compiler turns into vector XORs) and
+//! finishes the tail byte by byte. Masking and unmasking are the same operation.
+
+/// Length of the block the kernel processes at a time.
+const BLOCK: usize = 64;
+
+/// XORs `buf` with `key`, starting at key byte 0.
+pub fn apply_mask(buf: &mut [u8], key: [u8; 4]) {
+    apply_mask_from(buf, key, 0);
+}
+
+/// XORs `buf` with `key`, starting at key byte `phase % 4`.
+///
+/// Use this to mask a payload in pieces: the piece that starts at payload offset `n`
+/// takes `phase = n`.
+pub fn apply_mask_from(buf: &mut [u8], key: [u8; 4], phase: usize) {
+    let key = rotate_key(key, phase);
+    let mut block_key = [0u8; BLOCK];
+    for (i, byte) in block_key.iter_mut().enumerate() {
+        *byte = key[i % 4];
+    }
+    let mut blocks = buf.chunks_exact_mut(BLOCK);
+    for block in &mut blocks {
+        for (byte, k) in block.iter_mut().zip(block_key.iter()) {
+            *byte ^= k;
+        }
+    }
+    // A block is a multiple of 4 bytes long, so the tail starts at key byte 0 again.
+    for (byte, k) in blocks.into_remainder().iter_mut().zip(key.iter().cycle()) {
+        *byte ^= k;
+    }
+}
+
+/// The key as seen from payload offset `phase`.
+fn rotate_key(key: [u8; 4], phase: usize) -> [u8; 4] {
+    let shift = phase % 4;
+    [
+        key[shift],
+        key[(shift + 1) % 4],
+        key[(shift + 2) % 4],
+        key[(shift + 3) % 4],
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytewise(buf: &mut [u8], key: [u8; 4], phase: usize) {
+        for (i, byte) in buf.iter_mut().enumerate() {
+            *byte ^= key[(phase + i) % 4];
+        }
+    }
+
+    #[test]
+    fn kernel_equals_the_bytewise_definition_for_every_length_offset_and_phase() {
+        let key = [0x9b, 0x1f, 0xe4, 0x37];
+        let source: Vec<u8> = (0..200u32).map(|i| (i * 31 + 7) as u8).collect();
+        for offset in 0..16 {
+            for len in 0..=70 {
+                for phase in 0..4 {
+                    let mut fast = source.clone();
+                    let mut slow = source.clone();
+                    apply_mask_from(&mut fast[offset..offset + len], key, phase);
+                    bytewise(&mut slow[offset..offset + len], key, phase);
+                    assert_eq!(fast, slow, "offset {offset} len {len} phase {phase}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn long_buffers_match_too() {
+        let key = [1, 2, 3, 4];
+        for len in [127, 128, 129, 4096, 65_537] {
+            let mut fast: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let mut slow = fast.clone();
+            apply_mask(&mut fast, key);
+            bytewise(&mut slow, key, 0);
+            assert_eq!(fast, slow, "len {len}");
+        }
+    }
+
+    #[test]
+    fn masking_twice_restores_the_payload() {
+        let original = b"Hello, WebSocket".to_vec();
+        let mut buf = original.clone();
+        apply_mask(&mut buf, [0xde, 0xad, 0xbe, 0xef]);
+        assert_ne!(buf, original);
+        apply_mask(&mut buf, [0xde, 0xad, 0xbe, 0xef]);
+        assert_eq!(buf, original);
+    }
+
+    #[test]
+    fn masking_in_pieces_equals_masking_at_once() {
+        let key = [7, 77, 177, 250];
+        let mut whole: Vec<u8> = (0..100u8).collect();
+        let mut pieces = whole.clone();
+        apply_mask(&mut whole, key);
+        let (a, rest) = pieces.split_at_mut(13);
+        let (b, c) = rest.split_at_mut(50);
+        apply_mask_from(a, key, 0);
+        apply_mask_from(b, key, 13);
+        apply_mask_from(c, key, 63);
+        assert_eq!(whole, pieces);
+    }
+}
