@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Median table for scripts/bench.sh results (one JSON object per line).
+
+usage: bench_table.py results.jsonl
+
+For every row (scenario + size + conns) and client, prints the median of each
+metric over the rounds, then the ratio of actix-ws-session to the best peer:
+msgs/s for throughput (higher is better), p50 for latency, RSS/conn for
+idle-conns (lower is better), GB/s for mask-kernel (higher is better).
+"""
+import json
+import statistics
+import sys
+
+OURS = "actix-ws-session"
+CLIENT_ORDER = [OURS, "tokio-tungstenite", "tokio-websockets", "awc-raw", "fastwebsockets"]
+SCEN_ORDER = ["echo-latency", "echo-throughput", "idle-conns", "mask-kernel"]
+# scenario -> (metric used for the ratio, higher_is_better, columns shown)
+SPEC = {
+    "echo-latency": ("p50_us", False, ["msgs_per_s", "mb_per_s", "p50_us", "p99_us", "p999_us"]),
+    "echo-throughput": ("msgs_per_s", True, ["msgs_per_s", "mb_per_s"]),
+    "idle-conns": ("rss_kib_per_conn", False, ["rss_kib_per_conn", "conns_per_s"]),
+    "mask-kernel": ("gb_per_s", True, ["gb_per_s"]),
+}
+HEAD = {
+    "msgs_per_s": "msgs/s", "mb_per_s": "MB/s", "p50_us": "p50 us", "p99_us": "p99 us",
+    "p999_us": "p99.9 us", "rss_kib_per_conn": "KiB/conn", "conns_per_s": "conns/s", "gb_per_s": "GB/s",
+}
+
+
+def human_size(n):
+    n = int(n)
+    if n >= 1 << 20 and n % (1 << 20) == 0:
+        return f"{n >> 20}MiB"
+    if n >= 1 << 10 and n % (1 << 10) == 0:
+        return f"{n >> 10}KiB"
+    return f"{n}B"
+
+
+def row_key(d):
+    s = d.get("scenario")
+    if s == "echo-latency":
+        return (s, int(d.get("size") or 0), 1)
+    if s == "echo-throughput":
+        return (s, int(d.get("size") or 0), int(d.get("conns") or 0))
+    if s == "idle-conns":
+        return (s, 0, int(d.get("conns") or 0))
+    return (s, 0, 0)
+
+
+def row_label(k):
+    s, size, conns = k
+    if s == "echo-latency":
+        return f"echo-latency {human_size(size)}"
+    if s == "echo-throughput":
+        return f"echo-throughput {conns}x{human_size(size)}"
+    if s == "idle-conns":
+        return f"idle-conns {conns}"
+    return "mask-kernel 1MiB"
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if v >= 100:
+        return f"{v:,.0f}"
+    if v >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    rows = {}
+    with open(sys.argv[1]) as f:
+        for line in f:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            try:
+                d = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            rows.setdefault(row_key(d), {}).setdefault(d.get("client", "?"), []).append(d)
+
+    def sort_key(k):
+        s = SCEN_ORDER.index(k[0]) if k[0] in SCEN_ORDER else 99
+        return (s, k[2] if k[0] == "echo-throughput" and k[2] > 4 else 0, k[1], k[2])
+
+    for k in sorted(rows, key=sort_key):
+        metric, higher, cols = SPEC.get(k[0], ("msgs_per_s", True, ["msgs_per_s"]))
+        per_client = rows[k]
+        clients = sorted(per_client, key=lambda c: (CLIENT_ORDER.index(c) if c in CLIENT_ORDER else 99, c))
+        print(f"\n== {row_label(k)}")
+        print(f"  {'client':<18}" + "".join(f"{HEAD[c]:>12}" for c in cols) + f"{'runs':>6}")
+        med = {}
+        for c in clients:
+            vals = {}
+            for col in cols:
+                xs = [d[col] for d in per_client[c] if isinstance(d.get(col), (int, float))]
+                vals[col] = statistics.median(xs) if xs else None
+            med[c] = vals
+            print(f"  {c:<18}" + "".join(f"{fmt(vals[col]):>12}" for col in cols) + f"{len(per_client[c]):>6}")
+        peers = [(c, v[metric]) for c, v in med.items() if c != OURS and v[metric] is not None]
+        if not peers:
+            continue
+        best = (max if higher else min)(peers, key=lambda t: t[1])
+        better = "higher" if higher else "lower"
+        ours = med.get(OURS, {}).get(metric)
+        if ours is None or best[1] == 0:
+            print(f"  ratio {OURS}/best peer ({best[0]}) on {HEAD[metric]}: n/a ({better} is better)")
+        else:
+            print(f"  ratio {OURS}/best peer ({best[0]}) on {HEAD[metric]}: {ours / best[1]:.2f}x ({better} is better)")
+
+
+if __name__ == "__main__":
+    main()
