@@ -128,14 +128,6 @@ impl CloseFrame {
         Ok(Self { code, reason })
     }
 
-    /// A close status that is only reported, never sent (for example 1006); not checked.
-    pub(crate) fn reported(code: CloseCode, reason: impl Into<ByteString>) -> Self {
-        Self {
-            code,
-            reason: reason.into(),
-        }
-    }
-
     /// The status code.
     pub fn code(&self) -> CloseCode {
         self.code

@@ -34,6 +34,8 @@ pub enum Message {
 #[derive(Debug)]
 struct OpenMessage {
     text: bool,
+    /// Whether its bytes are validated as UTF-8 on arrival (text without RSV bits).
+    validated: bool,
     /// Payload bytes received so far.
     size: u64,
     /// The first fragment, kept without copying until a second one arrives.
@@ -124,7 +126,10 @@ impl Reassembler {
     pub fn is_text(&self, header: &FrameHeader) -> bool {
         match header.opcode {
             OpCode::Text => header.rsv == 0,
-            OpCode::Continuation => self.open.as_ref().is_some_and(|open| open.text),
+            OpCode::Continuation => self
+                .open
+                .as_ref()
+                .is_some_and(|open| open.text && open.validated),
             _ => false,
         }
     }
@@ -161,11 +166,12 @@ impl Reassembler {
             OpCode::Pong => Message::Pong(payload),
             OpCode::Close => Message::Close(CloseFrame::parse(payload)?),
             OpCode::Text | OpCode::Binary if header.fin => {
-                self.finish(header.opcode == OpCode::Text, payload)?
+                self.finish(header.opcode == OpCode::Text, text, payload)?
             }
             OpCode::Text | OpCode::Binary => {
                 self.open = Some(OpenMessage {
                     text: header.opcode == OpCode::Text,
+                    validated: text,
                     size: payload.len() as u64,
                     first: Some(payload),
                     joined: BytesMut::new(),
@@ -184,21 +190,35 @@ impl Reassembler {
                 let Some(open) = self.open.take() else {
                     return Err(ProtocolError::UnexpectedContinuation);
                 };
-                let text = open.text;
-                self.finish(text, open.into_payload())?
+                let (text, validated) = (open.text, open.validated);
+                self.finish(text, validated, open.into_payload())?
             }
         };
         Ok(Some(message))
     }
 
-    fn finish(&mut self, text: bool, payload: Bytes) -> Result<Message, ProtocolError> {
+    fn finish(
+        &mut self,
+        text: bool,
+        validated: bool,
+        payload: Bytes,
+    ) -> Result<Message, ProtocolError> {
         if !text {
             return Ok(Message::Binary(payload));
         }
-        self.utf8.finish()?;
-        // SAFETY: every byte of `payload` went through `self.utf8`, which accepted it as a
-        // complete UTF-8 sequence (`finish` rejects a message that ends inside a code
-        // point). Covered by `tests::text_is_validated_before_it_becomes_a_string` and the
+        if validated {
+            self.utf8.finish()?;
+        } else {
+            // Text with RSV bits (an extension's) was not validated on arrival: check it
+            // whole before it may become a string.
+            let mut utf8 = Utf8Validator::new();
+            utf8.feed(&payload)?;
+            utf8.finish()?;
+        }
+        // SAFETY: every byte of `payload` went through `self.utf8` (or, for text that was
+        // not validated on arrival, through a fresh validator just above), which accepted
+        // it as a complete UTF-8 sequence (`finish` rejects a message that ends inside a
+        // code point). Covered by `tests::text_is_validated_before_it_becomes_a_string` and the
         // property tests in tests/proto_props.rs.
         Ok(Message::Text(unsafe {
             ByteString::from_bytes_unchecked(payload)

@@ -47,8 +47,15 @@ impl Utf8Validator {
             Ok(_) => self.seen += piece.len() as u64,
             Err(e) => {
                 let valid = e.valid_up_to();
-                if e.error_len().is_some() {
-                    return Err(self.error_at(self.seen + valid as u64));
+                if let Some(len) = e.error_len() {
+                    // A lead byte is fine itself: the bad byte is the one after the `len`
+                    // bytes of its sequence that were accepted (as in the carry path above).
+                    let bad = if matches!(piece[valid], 0xC2..=0xF4) {
+                        valid + len
+                    } else {
+                        valid
+                    };
+                    return Err(self.error_at(self.seen + bad as u64));
                 }
                 let tail = &piece[valid..];
                 self.carry[..tail.len()].copy_from_slice(tail);

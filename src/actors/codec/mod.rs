@@ -1,0 +1,265 @@
+//! The codec actor: owns the socket, turns bytes into messages and frames into bytes.
+//!
+//! Reading is a stream ([`reader::FrameReader`]) added to the actor's context; writing is
+//! one write future at a time over a batch of encoded frames ([`outbox::Outbox`]), so many
+//! small sends share one syscall and a large message never blocks a control frame for
+//! longer than one batch. Frames are masked with a fresh key from a cryptographically
+//! secure generator (`rand`'s thread-local ChaCha) while masking is on.
+//!
+//! The actor stops when the socket is done: both the read side ended and the write side
+//! was shut after [`Finish`], or at once on [`Abort`] or a write error. Its `stopped`
+//! fails whatever was still queued and tells the session with [`CodecStopped`].
+
+mod outbox;
+mod reader;
+
+use actix::prelude::*;
+use actix::WeakAddr;
+use awc::BoxedSocket;
+use bytes::BytesMut;
+use rand::Rng;
+use tokio::io::{AsyncWriteExt, WriteHalf};
+
+use crate::actors::session::ClientSession;
+use crate::config::Config;
+use crate::error::Error;
+use crate::messages::{Abort, CodecStopped, Finish, Inbound, SetMask, Write, Written};
+use crate::proto::{Receiver, ReceiverLimits};
+use outbox::{Done, Outbox};
+use reader::{FrameReader, ReadEvent};
+
+/// Bytes encoded per write batch (a batch may exceed it by one frame).
+const BATCH_LIMIT: usize = 256 * 1024;
+/// A write buffer larger than this is released after its write instead of reused.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
+/// Owns the socket of one session.
+pub(crate) struct CodecActor {
+    session: WeakAddr<ClientSession>,
+    /// The write half; `None` while a write is in flight and after shutdown.
+    writer: Option<WriteHalf<BoxedSocket>>,
+    outbox: Outbox,
+    /// Reused buffer for the next write batch.
+    spare: BytesMut,
+    masking: bool,
+    /// `Finish` arrived: shut the write side once the outbox is written.
+    finishing: bool,
+    write_shut: bool,
+    read_done: bool,
+    /// Data messages that were accepted and never written.
+    unsent: usize,
+    write_error: Option<String>,
+}
+
+impl CodecActor {
+    /// Starts the codec actor on the current arbiter with the upgraded socket and the bytes
+    /// already read from it.
+    pub(crate) fn start(
+        io: BoxedSocket,
+        leftover: BytesMut,
+        config: &Config,
+        session: WeakAddr<ClientSession>,
+    ) -> Addr<Self> {
+        let (read, write) = tokio::io::split(io);
+        let receiver = Receiver::new(ReceiverLimits {
+            max_frame_size: config.max_frame_size,
+            max_message_size: config.max_message_size,
+            allowed_rsv: 0,
+        });
+        let masking = config.masking;
+        let fragment_size = config.fragment_size;
+        Self::create(move |ctx| {
+            ctx.add_stream(FrameReader::new(read, leftover, receiver));
+            Self {
+                session,
+                writer: Some(write),
+                outbox: Outbox::new(fragment_size),
+                spare: BytesMut::new(),
+                masking,
+                finishing: false,
+                write_shut: false,
+                read_done: false,
+                unsent: 0,
+                write_error: None,
+            }
+        })
+    }
+
+    /// Starts the next write (or the shutdown) if nothing is in flight.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        if self.outbox.is_empty() {
+            if self.finishing && !self.write_shut {
+                self.shut_write(ctx);
+            }
+            return;
+        }
+        let Some(mut writer) = self.writer.take() else {
+            return; // a write is in flight; it pumps again when done
+        };
+        let mut batch = std::mem::take(&mut self.spare);
+        let mut done = Vec::new();
+        let mut rng = rand::rng();
+        self.outbox.fill(
+            &mut batch,
+            BATCH_LIMIT,
+            &mut || rng.next_u32().to_ne_bytes(),
+            &mut done,
+        );
+        log::trace!(
+            "writing {} bytes ({} frames/messages)",
+            batch.len(),
+            done.len()
+        );
+        let write = async move {
+            let result = async {
+                writer.write_all(&batch).await?;
+                writer.flush().await
+            }
+            .await;
+            (writer, batch, result)
+        };
+        ctx.spawn(
+            write
+                .into_actor(self)
+                .map(move |(writer, batch, result), act, ctx| {
+                    act.written(writer, batch, result, done, ctx)
+                }),
+        );
+    }
+
+    fn written(
+        &mut self,
+        writer: WriteHalf<BoxedSocket>,
+        mut batch: BytesMut,
+        result: std::io::Result<()>,
+        done: Vec<Done>,
+        ctx: &mut Context<Self>,
+    ) {
+        match result {
+            Ok(()) => {
+                let bytes: usize = done.into_iter().map(|d| d.complete(Ok(()))).sum();
+                if bytes > 0 {
+                    if let Some(session) = self.session.upgrade() {
+                        session.do_send(Written(bytes));
+                    }
+                }
+                batch.clear();
+                if batch.capacity() <= KEEP_CAPACITY {
+                    self.spare = batch;
+                }
+                self.writer = Some(writer);
+                self.pump(ctx);
+            }
+            Err(error) => {
+                log::debug!("write failed: {error}");
+                let lost = Error::ConnectionLost(error.to_string());
+                for d in done {
+                    if d.is_data() {
+                        self.unsent += 1;
+                    }
+                    d.complete(Err(lost.clone()));
+                }
+                self.write_error = Some(error.to_string());
+                ctx.stop();
+            }
+        }
+    }
+
+    fn shut_write(&mut self, ctx: &mut Context<Self>) {
+        let Some(mut writer) = self.writer.take() else {
+            return;
+        };
+        self.write_shut = true;
+        let shutdown = async move { writer.shutdown().await };
+        ctx.spawn(shutdown.into_actor(self).map(|result, act, ctx| {
+            if let Err(error) = result {
+                log::debug!("shutdown failed: {error}");
+            }
+            act.stop_if_done(ctx);
+        }));
+    }
+
+    fn stop_if_done(&mut self, ctx: &mut Context<Self>) {
+        if self.read_done && self.write_shut {
+            ctx.stop();
+        }
+    }
+}
+
+impl Actor for CodecActor {
+    type Context = Context<Self>;
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        let error = match &self.write_error {
+            Some(why) => Error::ConnectionLost(why.clone()),
+            None => Error::Closed,
+        };
+        self.unsent += self.outbox.fail_all(&error);
+        if let Some(session) = self.session.upgrade() {
+            session.do_send(CodecStopped {
+                unsent: self.unsent,
+                write_error: self.write_error.take(),
+            });
+        }
+        log::debug!("socket closed");
+    }
+}
+
+impl StreamHandler<ReadEvent> for CodecActor {
+    fn handle(&mut self, event: ReadEvent, ctx: &mut Context<Self>) {
+        let Some(session) = self.session.upgrade() else {
+            ctx.stop();
+            return;
+        };
+        match event {
+            ReadEvent::Messages(messages) => session.do_send(Inbound(messages)),
+            ReadEvent::Ended(ended) => session.do_send(ended),
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        self.read_done = true;
+        self.stop_if_done(ctx);
+    }
+}
+
+impl Handler<Write> for CodecActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Write, ctx: &mut Context<Self>) {
+        if self.finishing || self.write_shut {
+            if let Some(reply) = msg.reply {
+                let _ = reply.send(Err(Error::Closed));
+            }
+            return;
+        }
+        self.outbox.push(msg.frame, msg.reply, self.masking);
+        self.pump(ctx);
+    }
+}
+
+impl Handler<SetMask> for CodecActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetMask, _: &mut Context<Self>) {
+        log::debug!("masking {}", if msg.0 { "on" } else { "off" });
+        self.masking = msg.0;
+    }
+}
+
+impl Handler<Finish> for CodecActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Finish, ctx: &mut Context<Self>) {
+        self.finishing = true;
+        self.pump(ctx);
+    }
+}
+
+impl Handler<Abort> for CodecActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Abort, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}

@@ -1,0 +1,305 @@
+//! The codec actor's write queue: what waits to be encoded, and in which order.
+//!
+//! Control frames (Ping, Pong) go first, so they slip in between the fragments of a large
+//! message; data messages and the Close frame keep their order, and a message is encoded
+//! one fragment at a time, only as write batches have room. Each entry remembers whether
+//! masking was on when it was queued; its keys are drawn when it is encoded.
+
+use std::collections::VecDeque;
+
+use bytes::BytesMut;
+
+use crate::error::Error;
+use crate::messages::{OutFrame, Reply, Send};
+use crate::proto::{write_frame, OpCode};
+
+/// Most automatic Pongs kept waiting; beyond it the oldest is dropped (RFC 6455 §5.5.3
+/// allows answering only the most recent Ping of a burst).
+const MAX_PENDING_PONGS: usize = 32;
+
+/// A frame waiting to be written, with the promise to its sender.
+#[derive(Debug)]
+struct Entry {
+    frame: OutFrame,
+    reply: Option<Reply>,
+    masked: bool,
+    /// Payload bytes of a data message already encoded (its fragments so far).
+    encoded: usize,
+}
+
+/// An encoded frame (or message) waiting for its write to finish.
+#[derive(Debug)]
+pub(crate) struct Done {
+    reply: Option<Reply>,
+    /// Payload bytes of a data message; 0 for control frames.
+    data_bytes: usize,
+    /// Whether this is a Text or Binary message.
+    is_data: bool,
+}
+
+impl Done {
+    /// Tells the sender how the write went; returns the data payload bytes it covered.
+    pub(crate) fn complete(self, result: Result<(), Error>) -> usize {
+        if let Some(reply) = self.reply {
+            let _ = reply.send(result);
+        }
+        self.data_bytes
+    }
+
+    /// Whether this is a data message (for counting what was never written).
+    pub(crate) fn is_data(&self) -> bool {
+        self.is_data
+    }
+}
+
+/// The write queue.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    control: VecDeque<Entry>,
+    data: VecDeque<Entry>,
+    /// A Close frame was queued: nothing more is accepted.
+    close_queued: bool,
+    /// The Close frame was encoded: nothing more is written.
+    close_encoded: bool,
+    fragment_size: usize,
+}
+
+impl Outbox {
+    /// An empty queue fragmenting messages at `fragment_size` bytes (0: never).
+    pub(crate) fn new(fragment_size: usize) -> Self {
+        Self {
+            fragment_size,
+            ..Self::default()
+        }
+    }
+
+    /// Whether anything waits to be encoded.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.control.is_empty() && (self.data.is_empty() || self.close_encoded)
+    }
+
+    /// Queues a frame; after a Close frame, answers its sender with [`Error::Closed`].
+    pub(crate) fn push(&mut self, frame: OutFrame, reply: Option<Reply>, masked: bool) {
+        if self.close_queued {
+            if let Some(reply) = reply {
+                let _ = reply.send(Err(Error::Closed));
+            }
+            return;
+        }
+        let entry = Entry {
+            frame,
+            reply,
+            masked,
+            encoded: 0,
+        };
+        match &entry.frame {
+            OutFrame::Data(Send::Ping(_)) => self.control.push_back(entry),
+            OutFrame::Data(Send::Pong(_)) => {
+                if entry.reply.is_none() {
+                    self.drop_oldest_pong_if_full();
+                }
+                self.control.push_back(entry);
+            }
+            OutFrame::Data(_) => self.data.push_back(entry),
+            OutFrame::Close(_) => {
+                self.close_queued = true;
+                self.data.push_back(entry);
+            }
+        }
+    }
+
+    fn drop_oldest_pong_if_full(&mut self) {
+        let is_auto_pong =
+            |e: &Entry| matches!(e.frame, OutFrame::Data(Send::Pong(_))) && e.reply.is_none();
+        if self.control.iter().filter(|e| is_auto_pong(e)).count() >= MAX_PENDING_PONGS {
+            if let Some(oldest) = self.control.iter().position(is_auto_pong) {
+                self.control.remove(oldest);
+            }
+        }
+    }
+
+    /// Encodes into `dst` until it holds about `limit` bytes: all control frames first,
+    /// then data fragments in order. `next_key` draws a mask key for each masked frame.
+    /// Every frame or message fully encoded is added to `done`.
+    pub(crate) fn fill(
+        &mut self,
+        dst: &mut BytesMut,
+        limit: usize,
+        next_key: &mut impl FnMut() -> [u8; 4],
+        done: &mut Vec<Done>,
+    ) {
+        while let Some(entry) = self.control.pop_front() {
+            if self.close_encoded {
+                Done::from(entry).complete(Err(Error::Closed));
+                continue;
+            }
+            let (opcode, payload) = match &entry.frame {
+                OutFrame::Data(Send::Ping(p)) => (OpCode::Ping, p),
+                OutFrame::Data(Send::Pong(p)) => (OpCode::Pong, p),
+                _ => continue,
+            };
+            let key = entry.masked.then(&mut *next_key);
+            write_frame(dst, opcode, true, 0, payload, key);
+            done.push(Done::from(entry));
+        }
+        while dst.len() < limit && !self.close_encoded {
+            let Some(entry) = self.data.front_mut() else {
+                break;
+            };
+            let key = entry.masked.then(&mut *next_key);
+            let finished = match &entry.frame {
+                OutFrame::Close(status) => {
+                    let payload = status.as_ref().map(|s| s.to_payload()).unwrap_or_default();
+                    write_frame(dst, OpCode::Close, true, 0, &payload, key);
+                    self.close_encoded = true;
+                    true
+                }
+                OutFrame::Data(message) => {
+                    let (opcode, payload) = match message {
+                        Send::Text(text) => (OpCode::Text, &text.as_bytes()[..]),
+                        Send::Binary(bytes) | Send::Ping(bytes) | Send::Pong(bytes) => {
+                            (OpCode::Binary, &bytes[..])
+                        }
+                    };
+                    let start = entry.encoded;
+                    let end = match self.fragment_size {
+                        0 => payload.len(),
+                        size => (start + size).min(payload.len()),
+                    };
+                    let opcode = if start == 0 {
+                        opcode
+                    } else {
+                        OpCode::Continuation
+                    };
+                    let fin = end == payload.len();
+                    write_frame(dst, opcode, fin, 0, &payload[start..end], key);
+                    entry.encoded = end;
+                    fin
+                }
+            };
+            if finished {
+                if let Some(entry) = self.data.pop_front() {
+                    done.push(Done::from(entry));
+                }
+            }
+        }
+    }
+
+    /// Fails everything still queued with `error`; returns how many data messages that was.
+    pub(crate) fn fail_all(&mut self, error: &Error) -> usize {
+        let mut data_messages = 0;
+        for entry in self.control.drain(..).chain(self.data.drain(..)) {
+            let done = Done::from(entry);
+            if done.is_data() {
+                data_messages += 1;
+            }
+            done.complete(Err(error.clone()));
+        }
+        data_messages
+    }
+}
+
+impl From<Entry> for Done {
+    fn from(entry: Entry) -> Self {
+        let (data_bytes, is_data) = match &entry.frame {
+            OutFrame::Data(message @ (Send::Text(_) | Send::Binary(_))) => (message.len(), true),
+            _ => (0, false),
+        };
+        Self {
+            reply: entry.reply,
+            data_bytes,
+            is_data,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{CloseFrame, Message, Receiver, ReceiverLimits};
+    use bytes::Bytes;
+
+    fn decode_all(mut wire: BytesMut) -> Vec<Message> {
+        let mut receiver = Receiver::new(ReceiverLimits {
+            max_frame_size: 1 << 20,
+            max_message_size: 1 << 20,
+            allowed_rsv: 0,
+        });
+        let mut out = Vec::new();
+        while let Some(m) = receiver.poll(&mut wire).unwrap() {
+            out.push(m);
+        }
+        out
+    }
+
+    #[test]
+    fn control_frames_go_out_between_fragments() {
+        let mut outbox = Outbox::new(4);
+        outbox.push(OutFrame::Data(Send::binary(vec![1u8; 12])), None, false);
+        let mut wire = BytesMut::new();
+        let mut done = Vec::new();
+        outbox.fill(&mut wire, 1, &mut || [0; 4], &mut done); // one fragment only
+        outbox.push(
+            OutFrame::Data(Send::Ping(Bytes::from_static(b"p"))),
+            None,
+            false,
+        );
+        outbox.fill(&mut wire, 1 << 10, &mut || [0; 4], &mut done);
+        assert!(outbox.is_empty());
+        assert_eq!(
+            decode_all(wire),
+            vec![
+                Message::Ping(Bytes::from_static(b"p")),
+                Message::Binary(Bytes::from(vec![1u8; 12]))
+            ]
+        );
+        assert_eq!(done.len(), 2);
+    }
+
+    #[test]
+    fn nothing_is_accepted_after_close() {
+        let mut outbox = Outbox::new(0);
+        outbox.push(OutFrame::Close(CloseFrame::new(1000, "").ok()), None, false);
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        outbox.push(OutFrame::Data(Send::text("late")), Some(tx), false);
+        assert_eq!(rx.try_recv(), Ok(Err(Error::Closed)));
+    }
+
+    #[test]
+    fn masking_is_the_one_in_force_when_queued() {
+        let mut outbox = Outbox::new(0);
+        outbox.push(OutFrame::Data(Send::text("a")), None, true);
+        outbox.push(OutFrame::Data(Send::text("b")), None, false);
+        let mut wire = BytesMut::new();
+        outbox.fill(&mut wire, 1 << 10, &mut || [9, 9, 9, 9], &mut Vec::new());
+        assert_eq!(wire[1] & 0x80, 0x80);
+        assert_eq!(wire[7] & 0x80, 0);
+    }
+
+    #[test]
+    fn a_pong_burst_is_bounded() {
+        let mut outbox = Outbox::new(0);
+        for i in 0..100u8 {
+            outbox.push(
+                OutFrame::Data(Send::Pong(Bytes::from(vec![i]))),
+                None,
+                false,
+            );
+        }
+        let mut wire = BytesMut::new();
+        outbox.fill(&mut wire, 1 << 10, &mut || [0; 4], &mut Vec::new());
+        let pongs = decode_all(wire);
+        assert_eq!(pongs.len(), MAX_PENDING_PONGS);
+        assert_eq!(pongs.last(), Some(&Message::Pong(Bytes::from(vec![99]))));
+    }
+
+    #[test]
+    fn fail_all_counts_data_messages() {
+        let mut outbox = Outbox::new(0);
+        outbox.push(OutFrame::Data(Send::text("a")), None, true);
+        outbox.push(OutFrame::Data(Send::Ping(Bytes::new())), None, true);
+        outbox.push(OutFrame::Data(Send::binary(Bytes::new())), None, true);
+        assert_eq!(outbox.fail_all(&Error::Closed), 2);
+        assert!(outbox.is_empty());
+    }
+}

@@ -1,0 +1,500 @@
+//! The session actor: lifecycle, close handshake, outbound bound, delivery to the user.
+//!
+//! ```text
+//!  Open ──Close / peer Close / protocol error / ping timeout──▶ Closing ──socket gone──▶ Closed
+//! ```
+//!
+//! While `Open` the session keeps itself running (a parked future in its context), so a
+//! user who drops every address still gets every message and the final `Closed`. Once
+//! `Closed` it answers everything with [`Error::Closed`] and stops when the last address is
+//! dropped; it never stops itself, so a [`Supervisor`](actix::Supervisor) is not tricked into
+//! restarting it.
+
+mod outbound;
+mod reply;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures::channel::mpsc;
+
+use crate::actors::codec::CodecActor;
+use crate::actors::pinger::Pinger;
+use crate::actors::ponger::Ponger;
+use crate::config::Config;
+use crate::connect::{Handshake, Upgraded};
+use crate::error::Error;
+use crate::messages::{
+    Abort, Close, CloseInfo, CodecStopped, Finish, GetHandshake, GetStats, Inbound, Incoming,
+    Initiator, LivenessLost, OutFrame, PeerPing, PeerPong, ReadEnded, RttMeasured, Send,
+    SessionState, SessionStats, SetMask, SetMasking, StopChild, Write, Written,
+};
+use crate::proto::{CloseCode, CloseFrame, Message, MAX_CLOSE_REASON};
+use outbound::{Admission, OutboundQueue, Waiting};
+pub use reply::SendReply;
+
+/// Where the session delivers [`Incoming`] events.
+pub(crate) enum Deliver {
+    /// An actor (or any recipient) of the user's.
+    Recipient(Recipient<Incoming>),
+    /// The stream of a [`Session`](crate::Session).
+    Channel(mpsc::UnboundedSender<Incoming>),
+}
+
+impl Deliver {
+    fn send(&self, event: Incoming) {
+        match self {
+            Self::Recipient(recipient) => recipient.do_send(event),
+            Self::Channel(channel) => {
+                let _ = channel.unbounded_send(event);
+            }
+        }
+    }
+}
+
+/// Why and how the session is ending, gathered until the socket is gone.
+#[derive(Debug)]
+struct Ending {
+    initiator: Initiator,
+    /// The peer's Close frame, once it arrived (inner `None`: it carried no status).
+    peer_close: Option<Option<CloseFrame>>,
+    /// Whether this side's Close frame was queued.
+    close_sent: bool,
+    /// The error that ended the session, if one did.
+    error: Option<Error>,
+    /// The code this side failed the connection with, if it did.
+    failed_with: Option<CloseFrame>,
+}
+
+impl Ending {
+    fn new(initiator: Initiator) -> Self {
+        Self {
+            initiator,
+            peer_close: None,
+            close_sent: false,
+            error: None,
+            failed_with: None,
+        }
+    }
+}
+
+/// One WebSocket client connection, as an actor.
+///
+/// Its public mailbox takes [`Send`], [`Close`], [`SetMasking`], [`GetHandshake`] and
+/// [`GetStats`]; it delivers [`Incoming`] to the recipient given at connect time. Create one
+/// with [`ClientSession::builder`].
+pub struct ClientSession {
+    handshake: Arc<Handshake>,
+    deliver: Deliver,
+    codec: Addr<CodecActor>,
+    pinger: Option<Addr<Pinger>>,
+    ponger: Option<Addr<Ponger>>,
+    state: SessionState,
+    outbound: OutboundQueue,
+    close_timeout: Duration,
+    last_rtt: Option<Duration>,
+    /// Keeps the actor running while the connection is open.
+    keep_alive: Option<SpawnHandle>,
+    close_timer: Option<SpawnHandle>,
+    timed_out: bool,
+    ending: Option<Ending>,
+}
+
+impl std::fmt::Debug for ClientSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSession")
+            .field("url", &self.handshake.url)
+            .field("state", &self.state)
+            .field("queued_bytes", &self.outbound.in_flight())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientSession {
+    /// A builder for a session to `url` (`ws://` or `wss://`).
+    pub fn builder(url: impl Into<String>) -> crate::ClientBuilder {
+        crate::ClientBuilder::new(url)
+    }
+
+    /// Starts the session and its children on the current arbiter.
+    pub(crate) fn start(upgraded: Upgraded, config: &Config, deliver: Deliver) -> Addr<Self> {
+        let Upgraded {
+            io,
+            read_buf,
+            handshake,
+        } = upgraded;
+        Self::create(move |ctx| {
+            let me = ctx.address().downgrade();
+            let codec = CodecActor::start(io, read_buf, config, me.clone());
+            let ponger = Ponger::new(codec.downgrade()).start();
+            let pinger = config.ping_interval.map(|interval| {
+                Pinger::new(me, codec.downgrade(), interval, config.ping_timeout).start()
+            });
+            Self {
+                handshake: Arc::new(handshake),
+                deliver,
+                codec,
+                pinger,
+                ponger: Some(ponger),
+                state: SessionState::Open,
+                outbound: OutboundQueue::new(config.max_queued_bytes),
+                close_timeout: config.close_timeout,
+                last_rtt: None,
+                keep_alive: None,
+                close_timer: None,
+                timed_out: false,
+                ending: None,
+            }
+        })
+    }
+
+    fn forward(&self, waiting: Vec<Waiting>) {
+        for w in waiting {
+            self.codec.do_send(Write {
+                frame: w.frame,
+                reply: Some(w.reply),
+            });
+        }
+    }
+
+    /// Enters `Closing`: stops the pinger and arms the close timer.
+    fn begin_closing(&mut self, ending: Ending, ctx: &mut Context<Self>) {
+        self.state = SessionState::Closing;
+        self.ending = Some(ending);
+        if let Some(pinger) = self.pinger.take() {
+            pinger.do_send(StopChild);
+        }
+        let limit = self.close_timeout;
+        self.close_timer = Some(ctx.run_later(limit, move |act, _| {
+            log::info!("close handshake not finished within {limit:?}: dropping the socket");
+            act.timed_out = true;
+            act.codec.do_send(Abort);
+        }));
+    }
+
+    /// Forwards every message waiting for room, so this side's Close frame, queued next,
+    /// goes out behind everything sent before it.
+    fn flush_before_close(&mut self) {
+        let waiting = self.outbound.drain_waiting();
+        self.forward(waiting);
+        if let Some(ending) = self.ending.as_mut() {
+            ending.close_sent = true;
+        }
+    }
+
+    /// Queues this side's Close frame, with nobody waiting for its reply.
+    fn send_close(&mut self, frame: Option<CloseFrame>) {
+        self.flush_before_close();
+        self.codec.do_send(Write {
+            frame: OutFrame::Close(frame),
+            reply: None,
+        });
+    }
+
+    /// Fails the connection (RFC 6455 §7.1.7): send `code`, stop reading, end the socket.
+    fn fail(&mut self, error: Error, reason: &str, wait_for_peer: bool, ctx: &mut Context<Self>) {
+        if self.state != SessionState::Open {
+            if let Some(ending) = self.ending.as_mut() {
+                ending.error.get_or_insert(error);
+            }
+            self.codec.do_send(Abort);
+            return;
+        }
+        let code = error.close_code().unwrap_or(CloseCode::PROTOCOL_ERROR);
+        log::info!("failing the connection with {code}: {error}");
+        let frame = CloseFrame::new(code, truncate(reason, MAX_CLOSE_REASON)).ok();
+        let mut ending = Ending::new(Initiator::Local);
+        ending.error = Some(error);
+        ending.failed_with = frame.clone();
+        self.begin_closing(ending, ctx);
+        self.send_close(frame);
+        if !wait_for_peer {
+            self.codec.do_send(Finish);
+        }
+    }
+
+    fn on_peer_close(&mut self, frame: Option<CloseFrame>, ctx: &mut Context<Self>) {
+        log::debug!(
+            "peer sent Close {}",
+            frame
+                .as_ref()
+                .map_or("(no status)".to_string(), |f| f.to_string())
+        );
+        match self.state {
+            SessionState::Open => {
+                let echo = frame
+                    .as_ref()
+                    .and_then(|f| CloseFrame::new(f.code(), "").ok());
+                let mut ending = Ending::new(Initiator::Peer);
+                ending.peer_close = Some(frame);
+                self.begin_closing(ending, ctx);
+                self.send_close(echo);
+                self.codec.do_send(Finish);
+            }
+            SessionState::Closing => {
+                if let Some(ending) = self.ending.as_mut() {
+                    ending.peer_close = Some(frame);
+                }
+                self.codec.do_send(Finish);
+            }
+            SessionState::Closed => {}
+        }
+    }
+
+    fn close_info(&mut self, stopped: CodecStopped) -> CloseInfo {
+        let mut ending = self
+            .ending
+            .take()
+            .unwrap_or_else(|| Ending::new(Initiator::Peer));
+        if ending.error.is_none() {
+            if let Some(why) = stopped.write_error {
+                ending.error = Some(Error::ConnectionLost(why));
+            } else if self.timed_out {
+                ending.error = Some(Error::CloseTimeout(self.close_timeout));
+            } else if ending.peer_close.is_none() {
+                ending.error = Some(Error::ConnectionLost(
+                    "socket ended without a close handshake".into(),
+                ));
+            }
+        }
+        let clean = ending.error.is_none() && ending.close_sent && ending.peer_close.is_some();
+        let (code, reason) = match (&ending.failed_with, &ending.peer_close) {
+            (Some(ours), _) => (ours.code(), ours.reason().to_string()),
+            _ if ending.error.as_ref().and_then(Error::close_code) == Some(CloseCode::ABNORMAL) => {
+                (CloseCode::ABNORMAL, String::new())
+            }
+            (None, Some(Some(theirs))) => (theirs.code(), theirs.reason().to_string()),
+            (None, Some(None)) => (CloseCode::NO_STATUS, String::new()),
+            (None, None) => (CloseCode::ABNORMAL, String::new()),
+        };
+        CloseInfo {
+            code,
+            reason,
+            initiator: ending.initiator,
+            clean,
+            error: ending.error,
+            unsent: stopped.unsent,
+        }
+    }
+}
+
+fn truncate(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+impl Actor for ClientSession {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.keep_alive = Some(ctx.spawn(actix::fut::wrap_future(futures::future::pending())));
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        if let Some(pinger) = self.pinger.take() {
+            pinger.do_send(StopChild);
+        }
+        if let Some(ponger) = self.ponger.take() {
+            ponger.do_send(StopChild);
+        }
+        self.codec.do_send(Abort);
+    }
+}
+
+impl Handler<Send> for ClientSession {
+    type Result = SendReply;
+
+    fn handle(&mut self, msg: Send, _: &mut Context<Self>) -> SendReply {
+        if self.state != SessionState::Open {
+            return SendReply::now(Err(Error::Closed));
+        }
+        match &msg {
+            Send::Ping(payload) | Send::Pong(payload) => {
+                if payload.len() > crate::proto::MAX_CONTROL_PAYLOAD {
+                    return SendReply::now(Err(Error::ControlFrameTooLong(payload.len())));
+                }
+                SendReply::forward(self.codec.clone(), OutFrame::Data(msg))
+            }
+            Send::Text(_) | Send::Binary(_) => {
+                let len = msg.len();
+                match self.outbound.admit(OutFrame::Data(msg), len) {
+                    (Admission::Forward, Some(frame)) => {
+                        SendReply::forward(self.codec.clone(), frame)
+                    }
+                    (Admission::Wait(answer), _) => SendReply::later(answer),
+                    (Admission::Refuse(error), _) => SendReply::now(Err(error)),
+                    (Admission::Forward, None) => SendReply::now(Err(Error::Closed)),
+                }
+            }
+        }
+    }
+}
+
+impl Handler<Close> for ClientSession {
+    type Result = SendReply;
+
+    fn handle(&mut self, msg: Close, ctx: &mut Context<Self>) -> SendReply {
+        if self.state != SessionState::Open {
+            return SendReply::now(Err(Error::Closed));
+        }
+        let frame = match msg.to_frame() {
+            Ok(frame) => frame,
+            Err(error) => return SendReply::now(Err(error)),
+        };
+        log::debug!("closing: {:?}", frame);
+        self.begin_closing(Ending::new(Initiator::Local), ctx);
+        self.flush_before_close();
+        SendReply::forward(self.codec.clone(), OutFrame::Close(frame))
+    }
+}
+
+impl Handler<SetMasking> for ClientSession {
+    type Result = Result<(), Error>;
+
+    fn handle(&mut self, msg: SetMasking, _: &mut Context<Self>) -> Self::Result {
+        if self.state != SessionState::Open {
+            return Err(Error::Closed);
+        }
+        self.codec.do_send(SetMask(msg.0));
+        Ok(())
+    }
+}
+
+impl Handler<GetHandshake> for ClientSession {
+    type Result = MessageResult<GetHandshake>;
+
+    fn handle(&mut self, _: GetHandshake, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(Arc::clone(&self.handshake))
+    }
+}
+
+impl Handler<GetStats> for ClientSession {
+    type Result = MessageResult<GetStats>;
+
+    fn handle(&mut self, _: GetStats, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(SessionStats {
+            state: self.state,
+            last_rtt: self.last_rtt,
+            queued_bytes: self.outbound.in_flight(),
+        })
+    }
+}
+
+impl Handler<Inbound> for ClientSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: Inbound, ctx: &mut Context<Self>) {
+        for message in msg.0 {
+            match message {
+                Message::Text(text) => self.deliver.send(Incoming::Text(text)),
+                Message::Binary(bytes) => self.deliver.send(Incoming::Binary(bytes)),
+                Message::Ping(payload) => {
+                    if let Some(ponger) = &self.ponger {
+                        ponger.do_send(PeerPing(payload.clone()));
+                    }
+                    self.deliver.send(Incoming::Ping(payload));
+                }
+                Message::Pong(payload) => {
+                    if let Some(pinger) = &self.pinger {
+                        pinger.do_send(PeerPong(payload.clone()));
+                    }
+                    self.deliver.send(Incoming::Pong(payload));
+                }
+                Message::Close(frame) => self.on_peer_close(frame, ctx),
+            }
+        }
+    }
+}
+
+impl Handler<ReadEnded> for ClientSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReadEnded, ctx: &mut Context<Self>) {
+        match msg {
+            ReadEnded::Protocol(error) => {
+                let reason = error.to_string();
+                self.fail(Error::Protocol(error), &reason, false, ctx);
+            }
+            ReadEnded::Eof | ReadEnded::Io(_) => {
+                let peer_closed = self
+                    .ending
+                    .as_ref()
+                    .is_some_and(|e| e.peer_close.is_some() || e.failed_with.is_some());
+                if !peer_closed {
+                    if let ReadEnded::Io(why) = msg {
+                        let ending = self
+                            .ending
+                            .get_or_insert_with(|| Ending::new(Initiator::Peer));
+                        ending.error.get_or_insert(Error::ConnectionLost(why));
+                    }
+                    log::debug!("socket ended without a close handshake");
+                    self.codec.do_send(Abort);
+                }
+            }
+        }
+    }
+}
+
+impl Handler<Written> for ClientSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: Written, _: &mut Context<Self>) {
+        let ready = self.outbound.written(msg.0);
+        self.forward(ready);
+    }
+}
+
+impl Handler<RttMeasured> for ClientSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: RttMeasured, _: &mut Context<Self>) {
+        self.last_rtt = Some(msg.0);
+    }
+}
+
+impl Handler<LivenessLost> for ClientSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: LivenessLost, ctx: &mut Context<Self>) {
+        self.fail(Error::PingTimeout(msg.0), "ping timeout", true, ctx);
+    }
+}
+
+impl Handler<CodecStopped> for ClientSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: CodecStopped, ctx: &mut Context<Self>) {
+        if self.state == SessionState::Closed {
+            return;
+        }
+        let info = self.close_info(msg);
+        log::info!(
+            "closed: code {} ({:?}), clean {}, started by {:?}",
+            info.code,
+            info.reason,
+            info.clean,
+            info.initiator
+        );
+        self.state = SessionState::Closed;
+        for handle in [self.close_timer.take(), self.keep_alive.take()]
+            .into_iter()
+            .flatten()
+        {
+            ctx.cancel_future(handle);
+        }
+        for waiting in self.outbound.drain_waiting() {
+            let _ = waiting.reply.send(Err(Error::Closed));
+        }
+        if let Some(pinger) = self.pinger.take() {
+            pinger.do_send(StopChild);
+        }
+        if let Some(ponger) = self.ponger.take() {
+            ponger.do_send(StopChild);
+        }
+        self.deliver.send(Incoming::Closed(info));
+    }
+}

@@ -1,0 +1,151 @@
+//! The session's side of the outbound queue bound: bytes in flight and the waiting room.
+//!
+//! A message is *in flight* from the moment it is forwarded to the codec actor until the
+//! codec reports it written. While in-flight bytes would exceed the bound, new messages
+//! wait here in order (their senders' replies pending), up to the bound again; beyond that
+//! they are refused with [`Error::QueueFull`].
+
+use std::collections::VecDeque;
+
+use tokio::sync::oneshot;
+
+use crate::error::Error;
+use crate::messages::OutFrame;
+
+/// A message waiting for room.
+#[derive(Debug)]
+pub(crate) struct Waiting {
+    pub(crate) frame: OutFrame,
+    pub(crate) len: usize,
+    pub(crate) reply: oneshot::Sender<Result<(), Error>>,
+}
+
+/// What to do with a new message.
+#[derive(Debug)]
+pub(crate) enum Admission {
+    /// Forward it now; it is counted in flight.
+    Forward,
+    /// It waits; its answer comes through the receiver.
+    Wait(oneshot::Receiver<Result<(), Error>>),
+    /// Refuse it.
+    Refuse(Error),
+}
+
+/// In-flight accounting and the waiting room.
+#[derive(Debug)]
+pub(crate) struct OutboundQueue {
+    bound: usize,
+    in_flight: usize,
+    waiting: VecDeque<Waiting>,
+    waiting_bytes: usize,
+}
+
+impl OutboundQueue {
+    pub(crate) fn new(bound: usize) -> Self {
+        Self {
+            bound,
+            in_flight: 0,
+            waiting: VecDeque::new(),
+            waiting_bytes: 0,
+        }
+    }
+
+    /// Payload bytes forwarded and not yet written.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Decides about a data message of `len` bytes.
+    pub(crate) fn admit(&mut self, frame: OutFrame, len: usize) -> (Admission, Option<OutFrame>) {
+        if len > self.bound {
+            let error = Error::MessageTooLarge {
+                size: len,
+                max: self.bound,
+            };
+            return (Admission::Refuse(error), None);
+        }
+        if self.waiting.is_empty() && self.in_flight + len <= self.bound {
+            self.in_flight += len;
+            return (Admission::Forward, Some(frame));
+        }
+        if self.waiting_bytes + len > self.bound {
+            let error = Error::QueueFull {
+                queued: self.in_flight + self.waiting_bytes,
+                max: self.bound,
+            };
+            return (Admission::Refuse(error), None);
+        }
+        let (reply, answer) = oneshot::channel();
+        self.waiting_bytes += len;
+        self.waiting.push_back(Waiting { frame, len, reply });
+        (Admission::Wait(answer), None)
+    }
+
+    /// `bytes` were written; returns the waiting messages that now fit, in order.
+    pub(crate) fn written(&mut self, bytes: usize) -> Vec<Waiting> {
+        self.in_flight = self.in_flight.saturating_sub(bytes);
+        let mut ready = Vec::new();
+        while let Some(next) = self.waiting.front() {
+            if self.in_flight + next.len > self.bound {
+                break;
+            }
+            if let Some(next) = self.pop_waiting() {
+                self.in_flight += next.len;
+                ready.push(next);
+            }
+        }
+        ready
+    }
+
+    /// Every waiting message, in order, counted in flight (used when a Close must flush
+    /// them ahead of its Close frame).
+    pub(crate) fn drain_waiting(&mut self) -> Vec<Waiting> {
+        let all: Vec<Waiting> = self.waiting.drain(..).collect();
+        self.in_flight += self.waiting_bytes;
+        self.waiting_bytes = 0;
+        all
+    }
+
+    fn pop_waiting(&mut self) -> Option<Waiting> {
+        let next = self.waiting.pop_front()?;
+        self.waiting_bytes -= next.len;
+        Some(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::Send;
+
+    fn frame(len: usize) -> OutFrame {
+        OutFrame::Data(Send::binary(vec![0u8; len]))
+    }
+
+    #[test]
+    fn messages_wait_when_over_the_bound_and_go_in_order() {
+        let mut q = OutboundQueue::new(10);
+        assert!(matches!(q.admit(frame(6), 6).0, Admission::Forward));
+        assert!(matches!(q.admit(frame(6), 6).0, Admission::Wait(_)));
+        assert!(matches!(q.admit(frame(1), 1).0, Admission::Wait(_)));
+        assert_eq!(q.in_flight(), 6);
+        let ready = q.written(6);
+        assert_eq!(ready.iter().map(|w| w.len).collect::<Vec<_>>(), vec![6, 1]);
+        assert_eq!(q.in_flight(), 7);
+    }
+
+    #[test]
+    fn too_large_and_queue_full_are_refused() {
+        let mut q = OutboundQueue::new(10);
+        assert!(matches!(
+            q.admit(frame(11), 11).0,
+            Admission::Refuse(Error::MessageTooLarge { size: 11, max: 10 })
+        ));
+        assert!(matches!(q.admit(frame(10), 10).0, Admission::Forward));
+        assert!(matches!(q.admit(frame(10), 10).0, Admission::Wait(_)));
+        assert!(matches!(
+            q.admit(frame(1), 1).0,
+            Admission::Refuse(Error::QueueFull { .. })
+        ));
+    }
+}

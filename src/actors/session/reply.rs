@@ -1,0 +1,79 @@
+//! How `Send` and `Close` answer: at once, when their frames are written, or after
+//! waiting for room in the outbound queue.
+//!
+//! Forwarding hands actix's own reply channel to the codec actor, so a send that does not
+//! wait for room costs one mailbox hop and no extra channel or task.
+
+use actix::dev::{MessageResponse, OneshotSender};
+use actix::{Addr, Message};
+use tokio::sync::oneshot;
+
+use crate::actors::codec::CodecActor;
+use crate::actors::session::ClientSession;
+use crate::error::Error;
+use crate::messages::{OutFrame, Write};
+
+/// The reply to [`Send`](crate::Send) and [`Close`](crate::Close): a `Result<(), Error>`
+/// that arrives once the frame is written (or refused).
+pub struct SendReply(Kind);
+
+impl std::fmt::Debug for SendReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.0 {
+            Kind::Now(_) => "now",
+            Kind::Forward(..) => "forward",
+            Kind::Later(_) => "later",
+        };
+        f.debug_tuple("SendReply").field(&kind).finish()
+    }
+}
+
+enum Kind {
+    /// Answer now.
+    Now(Result<(), Error>),
+    /// Queue the frame with the codec; it answers once written.
+    Forward(Addr<CodecActor>, OutFrame),
+    /// The frame waits for room in the session; its answer will come through here.
+    Later(oneshot::Receiver<Result<(), Error>>),
+}
+
+impl SendReply {
+    pub(crate) fn now(result: Result<(), Error>) -> Self {
+        Self(Kind::Now(result))
+    }
+
+    pub(crate) fn forward(codec: Addr<CodecActor>, frame: OutFrame) -> Self {
+        Self(Kind::Forward(codec, frame))
+    }
+
+    pub(crate) fn later(answer: oneshot::Receiver<Result<(), Error>>) -> Self {
+        Self(Kind::Later(answer))
+    }
+}
+
+impl<M> MessageResponse<ClientSession, M> for SendReply
+where
+    M: Message<Result = Result<(), Error>>,
+{
+    fn handle(
+        self,
+        _: &mut <ClientSession as actix::Actor>::Context,
+        tx: Option<OneshotSender<Result<(), Error>>>,
+    ) {
+        match self.0 {
+            Kind::Now(result) => {
+                if let Some(tx) = tx {
+                    let _ = tx.send(result);
+                }
+            }
+            Kind::Forward(codec, frame) => codec.do_send(Write { frame, reply: tx }),
+            Kind::Later(answer) => {
+                if let Some(tx) = tx {
+                    actix_rt::spawn(async move {
+                        let _ = tx.send(answer.await.unwrap_or(Err(Error::Closed)));
+                    });
+                }
+            }
+        }
+    }
+}

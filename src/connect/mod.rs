@@ -1,0 +1,303 @@
+//! The opening handshake through awc, and the hand-off of its socket.
+//!
+//! awc performs the HTTP upgrade and checks `Sec-WebSocket-Accept`; this module adds what
+//! awc leaves out (the body of a refused upgrade, subprotocol and extension checks, the
+//! record of the exchange) and takes the raw socket out of awc's `Framed` **together with
+//! its read buffer**: frames the server sent in the same segment as its 101 answer are in
+//! that buffer and belong to the session.
+
+mod tap;
+
+use std::time::Duration;
+
+use awc::error::{SendRequestError, WsClientError};
+use awc::http::header::{
+    HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION,
+};
+use awc::BoxedSocket;
+use bytes::{Bytes, BytesMut};
+
+use crate::error::{Error, Rejection};
+use tap::{Tap, TapConnector};
+
+/// Longest body prefix kept from a refused upgrade.
+const REJECTION_BODY_LIMIT: usize = 1024;
+
+/// Shown instead of the value of a header that carries a secret.
+const REDACTED: &str = "<redacted>";
+
+/// What the client asks for: URL, extra headers, offered subprotocols.
+#[derive(Debug, Clone)]
+pub(crate) struct Request {
+    pub(crate) url: String,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) protocols: Vec<String>,
+    pub(crate) timeout: Duration,
+}
+
+/// The opening handshake as it happened, like Ktor's `call` on a session.
+///
+/// Header values that carry secrets (`Authorization`, `Proxy-Authorization`, `Cookie`) are
+/// recorded as `<redacted>`, and so is a password in the URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Handshake {
+    /// The URL requested.
+    pub url: String,
+    /// The headers this client added to the request (awc adds the WebSocket ones).
+    pub request_headers: Vec<(String, String)>,
+    /// The response status (101).
+    pub status: u16,
+    /// The response headers, in order.
+    pub response_headers: Vec<(String, String)>,
+    /// The subprotocol the server chose, if any.
+    pub protocol: Option<String>,
+    /// The extensions the server accepted (empty: none).
+    pub extensions: Vec<String>,
+}
+
+impl Handshake {
+    /// The first response header named `name` (case-insensitive).
+    pub fn response_header(&self, name: &str) -> Option<&str> {
+        self.response_headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A socket after a successful upgrade.
+pub(crate) struct Upgraded {
+    pub(crate) io: BoxedSocket,
+    pub(crate) read_buf: BytesMut,
+    pub(crate) handshake: Handshake,
+}
+
+/// Performs the opening handshake within `request.timeout`.
+pub(crate) async fn open(request: &Request) -> Result<Upgraded, Error> {
+    let tap = Tap::recording();
+    let connector = awc::Connector::new()
+        .connector(TapConnector::new(tap.clone()))
+        .timeout(request.timeout);
+    let client = awc::Client::builder()
+        .connector(connector)
+        .timeout(request.timeout)
+        .finish();
+    let mut ws = client.ws(request.url.as_str());
+    for (name, value) in &request.headers {
+        ws = ws.header(name.clone(), value.clone());
+    }
+    if !request.protocols.is_empty() {
+        ws = ws.protocols(&request.protocols);
+    }
+    log::debug!("connecting to {}", redact_url(&request.url));
+    let answer = actix_rt::time::timeout(request.timeout, ws.connect()).await;
+    let recorded = tap.take();
+    let (response, framed) = match answer {
+        Err(_) => return Err(Error::HandshakeTimeout(request.timeout)),
+        Ok(Err(error)) => return Err(map_ws_error(error, &recorded, request.timeout)),
+        Ok(Ok(upgraded)) => upgraded,
+    };
+    let response_headers = header_list(response.headers());
+    let protocol = check_protocol(response.headers(), &request.protocols)?;
+    let extensions = check_extensions(response.headers())?;
+    let parts = framed.into_parts();
+    log::info!(
+        "connected to {} (subprotocol {:?}, {} bytes already buffered)",
+        redact_url(&request.url),
+        protocol,
+        parts.read_buf.len()
+    );
+    let handshake = Handshake {
+        url: redact_url(&request.url),
+        request_headers: request
+            .headers
+            .iter()
+            .map(|(name, value)| (name.to_string(), shown_value(name, value)))
+            .collect(),
+        status: response.status().as_u16(),
+        response_headers,
+        protocol,
+        extensions,
+    };
+    Ok(Upgraded {
+        io: parts.io,
+        read_buf: parts.read_buf,
+        handshake,
+    })
+}
+
+fn map_ws_error(error: WsClientError, recorded: &[u8], timeout: Duration) -> Error {
+    match error {
+        WsClientError::InvalidResponseStatus(status) => {
+            Error::Rejected(Box::new(parse_rejection(status.as_u16(), recorded)))
+        }
+        WsClientError::SendRequest(SendRequestError::Url(why)) => {
+            Error::InvalidUrl(why.to_string())
+        }
+        WsClientError::SendRequest(SendRequestError::Http(why)) => {
+            Error::InvalidUrl(why.to_string())
+        }
+        WsClientError::SendRequest(SendRequestError::Timeout) => Error::HandshakeTimeout(timeout),
+        WsClientError::SendRequest(SendRequestError::Connect(why)) => {
+            Error::Connect(why.to_string())
+        }
+        WsClientError::SendRequest(other) => Error::Handshake(other.to_string()),
+        WsClientError::InvalidChallengeResponse(expected, got) => Error::Handshake(format!(
+            "Sec-WebSocket-Accept is {:?}, expected {:?}",
+            String::from_utf8_lossy(got.as_bytes()),
+            String::from_utf8_lossy(&expected)
+        )),
+        other => Error::Handshake(other.to_string()),
+    }
+}
+
+/// Reads status, headers and the start of the body out of the recorded response bytes.
+fn parse_rejection(status: u16, recorded: &[u8]) -> Rejection {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    match response.parse(recorded) {
+        Ok(httparse::Status::Complete(head_len)) => {
+            let headers = response
+                .headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.name.to_string(),
+                        String::from_utf8_lossy(h.value).into_owned(),
+                    )
+                })
+                .collect();
+            let body = &recorded[head_len..];
+            Rejection {
+                status,
+                headers,
+                body: Bytes::copy_from_slice(&body[..body.len().min(REJECTION_BODY_LIMIT)]),
+            }
+        }
+        _ => Rejection {
+            status,
+            headers: Vec::new(),
+            body: Bytes::new(),
+        },
+    }
+}
+
+fn check_protocol(headers: &HeaderMap, offered: &[String]) -> Result<Option<String>, Error> {
+    let Some(value) = headers.get(awc::http::header::SEC_WEBSOCKET_PROTOCOL) else {
+        return Ok(None);
+    };
+    let chosen = String::from_utf8_lossy(value.as_bytes()).trim().to_string();
+    if offered.iter().any(|p| *p == chosen) {
+        Ok(Some(chosen))
+    } else {
+        Err(Error::UnexpectedProtocol(chosen))
+    }
+}
+
+/// No extension is offered yet, so any the server names is one the client did not offer.
+fn check_extensions(headers: &HeaderMap) -> Result<Vec<String>, Error> {
+    match headers.get(awc::http::header::SEC_WEBSOCKET_EXTENSIONS) {
+        Some(value) if !value.as_bytes().iter().all(u8::is_ascii_whitespace) => Err(
+            Error::UnexpectedExtension(String::from_utf8_lossy(value.as_bytes()).into_owned()),
+        ),
+        _ => Ok(Vec::new()),
+    }
+}
+
+fn header_list(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| (name.to_string(), shown_value(name, value)))
+        .collect()
+}
+
+fn shown_value(name: &HeaderName, value: &HeaderValue) -> String {
+    if *name == AUTHORIZATION || *name == PROXY_AUTHORIZATION || *name == COOKIE {
+        REDACTED.to_string()
+    } else {
+        String::from_utf8_lossy(value.as_bytes()).into_owned()
+    }
+}
+
+/// The URL with any password in its user-info replaced.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => {
+            let user = authority[..at].split(':').next().unwrap_or_default();
+            format!(
+                "{}{}:{}@{}",
+                &url[..scheme_end + 3],
+                user,
+                REDACTED,
+                &rest[at + 1..]
+            )
+        }
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejection_keeps_status_headers_and_body_start() {
+        let raw = b"HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: 9\r\n\r\nno access";
+        let rejection = parse_rejection(403, raw);
+        assert_eq!(rejection.status, 403);
+        assert_eq!(
+            rejection.headers[0],
+            ("content-type".to_string(), "text/plain".to_string())
+        );
+        assert_eq!(&rejection.body[..], b"no access");
+    }
+
+    #[test]
+    fn rejection_body_is_capped_at_one_kib() {
+        let mut raw = b"HTTP/1.1 500 Oops\r\n\r\n".to_vec();
+        raw.extend_from_slice(&[b'x'; 5000]);
+        assert_eq!(parse_rejection(500, &raw).body.len(), 1024);
+    }
+
+    #[test]
+    fn passwords_in_urls_are_redacted() {
+        assert_eq!(
+            redact_url("wss://user:secret@example.com:8443/feed?x=1"),
+            "wss://user:<redacted>@example.com:8443/feed?x=1"
+        );
+        assert_eq!(redact_url("ws://127.0.0.1:9000/"), "ws://127.0.0.1:9000/");
+    }
+
+    #[test]
+    fn secret_headers_are_redacted() {
+        let value = HeaderValue::from_static("Bearer abc");
+        assert_eq!(shown_value(&AUTHORIZATION, &value), REDACTED);
+        let name = HeaderName::from_static("x-trace");
+        assert_eq!(shown_value(&name, &value), "Bearer abc");
+    }
+
+    #[test]
+    fn a_protocol_that_was_not_offered_is_refused() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            awc::http::header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("chat"),
+        );
+        assert_eq!(
+            check_protocol(&headers, &["chat".into()]),
+            Ok(Some("chat".into()))
+        );
+        assert_eq!(
+            check_protocol(&headers, &["other".into()]),
+            Err(Error::UnexpectedProtocol("chat".into()))
+        );
+        assert_eq!(check_protocol(&HeaderMap::new(), &[]), Ok(None));
+    }
+}
