@@ -10,6 +10,7 @@ use bytes::Bytes;
 use bytestring::ByteString;
 use futures::channel::mpsc;
 use futures::{Stream, StreamExt};
+use tokio::sync::oneshot;
 
 use crate::actors::session::ClientSession;
 use crate::connect::Handshake;
@@ -105,15 +106,24 @@ impl SessionHandle {
     }
 }
 
+/// What the session puts into the channel behind an [`IncomingStream`].
+#[derive(Debug)]
+pub(crate) enum StreamEvent {
+    /// An event for the user.
+    Incoming(Incoming),
+    /// Reached when the consumer asks for the event after everything before it.
+    Barrier(oneshot::Sender<()>),
+}
+
 /// The events of a session, in order; ends after [`Incoming::Closed`].
 #[derive(Debug)]
 pub struct IncomingStream {
-    events: mpsc::UnboundedReceiver<Incoming>,
+    events: mpsc::UnboundedReceiver<StreamEvent>,
     done: bool,
 }
 
 impl IncomingStream {
-    pub(crate) fn new(events: mpsc::UnboundedReceiver<Incoming>) -> Self {
+    pub(crate) fn new(events: mpsc::UnboundedReceiver<StreamEvent>) -> Self {
         Self {
             events,
             done: false,
@@ -125,14 +135,27 @@ impl Stream for IncomingStream {
     type Item = Incoming;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Incoming>> {
-        if self.done {
-            return Poll::Ready(None);
+        loop {
+            if self.done {
+                return Poll::Ready(None);
+            }
+            match self.events.poll_next_unpin(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(StreamEvent::Barrier(reached))) => {
+                    let _ = reached.send(());
+                }
+                Poll::Ready(Some(StreamEvent::Incoming(event))) => {
+                    if let Incoming::Closed(_) = event {
+                        self.done = true;
+                    }
+                    return Poll::Ready(Some(event));
+                }
+                Poll::Ready(None) => {
+                    self.done = true;
+                    return Poll::Ready(None);
+                }
+            }
         }
-        let next = self.events.poll_next_unpin(cx);
-        if let Poll::Ready(Some(Incoming::Closed(_)) | None) = &next {
-            self.done = true;
-        }
-        next
     }
 }
 

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use futures::channel::mpsc;
+use tokio::sync::oneshot;
 
 use crate::actors::codec::CodecActor;
 use crate::actors::pinger::Pinger;
@@ -25,6 +26,7 @@ use crate::actors::ponger::Ponger;
 use crate::config::Config;
 use crate::connect::{Handshake, Upgraded};
 use crate::error::Error;
+use crate::handle::StreamEvent;
 use crate::messages::{
     Abort, Close, CloseInfo, CodecStopped, Finish, GetHandshake, GetStats, Inbound, Incoming,
     Initiator, LivenessLost, OutFrame, PeerPing, PeerPong, ReadEnded, RttMeasured, Send,
@@ -34,12 +36,16 @@ use crate::proto::{CloseCode, CloseFrame, Message, MAX_CLOSE_REASON};
 use outbound::{Admission, OutboundQueue, Waiting};
 pub use reply::SendReply;
 
+/// Longest wait, after a protocol error, for the stream's consumer to finish with the
+/// messages that came before it (see [`Deliver::barrier`]).
+const FAIL_GRACE: Duration = Duration::from_secs(1);
+
 /// Where the session delivers [`Incoming`] events.
 pub(crate) enum Deliver {
     /// An actor (or any recipient) of the user's.
     Recipient(Recipient<Incoming>),
     /// The stream of a [`Session`](crate::Session).
-    Channel(mpsc::UnboundedSender<Incoming>),
+    Channel(mpsc::UnboundedSender<StreamEvent>),
 }
 
 impl Deliver {
@@ -47,7 +53,22 @@ impl Deliver {
         match self {
             Self::Recipient(recipient) => recipient.do_send(event),
             Self::Channel(channel) => {
-                let _ = channel.unbounded_send(event);
+                let _ = channel.unbounded_send(StreamEvent::Incoming(event));
+            }
+        }
+    }
+
+    /// For a stream: a signal that fires once its consumer has handled every event
+    /// delivered so far and asks for the next one. A consumer that answers each message
+    /// before reading the next has then queued all its answers. `None` for a recipient,
+    /// whose handling the session cannot observe.
+    fn barrier(&self) -> Option<oneshot::Receiver<()>> {
+        match self {
+            Self::Recipient(_) => None,
+            Self::Channel(channel) => {
+                let (reached, signal) = oneshot::channel();
+                let _ = channel.unbounded_send(StreamEvent::Barrier(reached));
+                Some(signal)
             }
         }
     }
@@ -99,6 +120,8 @@ pub struct ClientSession {
     close_timer: Option<SpawnHandle>,
     timed_out: bool,
     ending: Option<Ending>,
+    /// A protocol error waiting for the stream's consumer before failing the connection.
+    deferred_failure: Option<Error>,
 }
 
 impl std::fmt::Debug for ClientSession {
@@ -145,6 +168,7 @@ impl ClientSession {
                 close_timer: None,
                 timed_out: false,
                 ending: None,
+                deferred_failure: None,
             }
         })
     }
@@ -247,6 +271,9 @@ impl ClientSession {
             .ending
             .take()
             .unwrap_or_else(|| Ending::new(Initiator::Peer));
+        if ending.error.is_none() {
+            ending.error = self.deferred_failure.take();
+        }
         if ending.error.is_none() {
             if let Some(why) = stopped.write_error {
                 ending.error = Some(Error::ConnectionLost(why));
@@ -417,7 +444,19 @@ impl Handler<ReadEnded> for ClientSession {
         match msg {
             ReadEnded::Protocol(error) => {
                 let reason = error.to_string();
-                self.fail(Error::Protocol(error), &reason, false, ctx);
+                let error = Error::Protocol(error);
+                let Some(handled) = self.deliver.barrier() else {
+                    self.fail(error, &reason, false, ctx);
+                    return;
+                };
+                // Answers to the messages that preceded the violation go out first.
+                self.deferred_failure = Some(error);
+                let wait = actix_rt::time::timeout(FAIL_GRACE, handled);
+                ctx.spawn(wait.into_actor(self).map(move |_, act, ctx| {
+                    if let Some(error) = act.deferred_failure.take() {
+                        act.fail(error, &reason, false, ctx);
+                    }
+                }));
             }
             ReadEnded::Eof | ReadEnded::Io(_) => {
                 let peer_closed = self
