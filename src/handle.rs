@@ -159,6 +159,12 @@ impl Stream for IncomingStream {
     }
 }
 
+impl futures::stream::FusedStream for IncomingStream {
+    fn is_terminated(&self) -> bool {
+        self.done
+    }
+}
+
 /// A session for async code: a handle, its events, and the handshake.
 #[derive(Debug)]
 pub struct Session {
