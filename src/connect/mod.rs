@@ -188,7 +188,7 @@ fn check_protocol(headers: &HeaderMap, offered: &[String]) -> Result<Option<Stri
         return Ok(None);
     };
     let chosen = String::from_utf8_lossy(value.as_bytes()).trim().to_string();
-    if offered.iter().any(|p| *p == chosen) {
+    if offered.contains(&chosen) {
         Ok(Some(chosen))
     } else {
         Err(Error::UnexpectedProtocol(chosen))
