@@ -1,0 +1,288 @@
+//! Verifies message exchange against a real echo server: text and binary (empty to 16 MiB),
+//! ordering, the actor (`connect(recipient)`) and `Session::run` APIs, and that a user actor
+//! blocking on the session from its `Incoming` handler does not deadlock.
+
+mod common;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use actix::prelude::*;
+use actix_ws_session::{ClientSession, Close, Config, Incoming, Send};
+use bytes::Bytes;
+use common::{next_event, recorder, until_closed, within, EchoServer};
+
+fn quiet() -> Config {
+    Config::default().ping_interval(None)
+}
+
+#[actix_web::test]
+async fn text_and_binary_echo_including_empty_messages() {
+    let server = EchoServer::start();
+    let mut session = within(
+        "connect",
+        ClientSession::builder(server.url("/echo"))
+            .config(quiet())
+            .connect_stream(),
+    )
+    .await
+    .unwrap();
+    let h = &session.handle;
+    h.send_text("").await.unwrap();
+    h.send_text("héllo, wörld ✓").await.unwrap();
+    h.send_binary(Vec::new()).await.unwrap();
+    h.send_binary(vec![0u8, 1, 2, 255]).await.unwrap();
+
+    let expected = [
+        Incoming::Text("".into()),
+        Incoming::Text("héllo, wörld ✓".into()),
+        Incoming::Binary(Bytes::new()),
+        Incoming::Binary(Bytes::from_static(&[0, 1, 2, 255])),
+    ];
+    for want in expected {
+        assert_eq!(next_event(&mut session.incoming).await, want);
+    }
+    h.close(1000, "").await.unwrap();
+    let (rest, info) = until_closed(&mut session.incoming).await;
+    assert!(rest.is_empty(), "unexpected events: {rest:?}");
+    assert!(info.clean, "{info:?}");
+    server.stop().await;
+}
+
+#[actix_web::test]
+async fn sixteen_mib_binary_round_trips_intact() {
+    let server = EchoServer::start();
+    let mut session = within(
+        "connect",
+        ClientSession::builder(server.url("/echo"))
+            .config(quiet())
+            .connect_stream(),
+    )
+    .await
+    .unwrap();
+    let size = 16 << 20;
+    let data: Bytes = (0..size)
+        .map(|i: usize| (i.wrapping_mul(31) ^ (i >> 11)) as u8)
+        .collect::<Vec<u8>>()
+        .into();
+    within("16 MiB send", session.handle.send_binary(data.clone()))
+        .await
+        .unwrap();
+    match next_event(&mut session.incoming).await {
+        Incoming::Binary(echo) => {
+            assert_eq!(echo.len(), size);
+            let first_bad = echo.iter().zip(data.iter()).position(|(a, b)| a != b);
+            assert_eq!(first_bad, None, "echo differs from what was sent");
+        }
+        other => panic!("expected the binary echo, got {other:?}"),
+    }
+    session.handle.close(1000, "").await.unwrap();
+    let (_, info) = until_closed(&mut session.incoming).await;
+    assert!(info.clean, "{info:?}");
+    server.stop().await;
+}
+
+#[actix_web::test]
+async fn many_messages_arrive_in_order() {
+    let server = EchoServer::start();
+    let mut session = within(
+        "connect",
+        ClientSession::builder(server.url("/echo"))
+            .config(quiet())
+            .connect_stream(),
+    )
+    .await
+    .unwrap();
+    let addr = session.handle.addr().clone();
+    let count = 1000;
+    // Fire-and-forget and awaited sends, interleaved: order must hold across both.
+    for i in 0..count {
+        let message = Send::text(format!("m{i}"));
+        if i % 10 == 0 {
+            within("send", addr.send(message)).await.unwrap().unwrap();
+        } else {
+            addr.do_send(message);
+        }
+    }
+    for i in 0..count {
+        match next_event(&mut session.incoming).await {
+            Incoming::Text(text) => assert_eq!(&*text, format!("m{i}")),
+            other => panic!("expected text m{i}, got {other:?}"),
+        }
+    }
+    session.handle.close(1000, "").await.unwrap();
+    let (rest, info) = until_closed(&mut session.incoming).await;
+    assert!(rest.is_empty(), "unexpected events: {rest:?}");
+    assert_eq!(info.unsent, 0);
+    server.stop().await;
+}
+
+#[actix_web::test]
+async fn actor_recipient_api_delivers_messages_and_closed() {
+    let server = EchoServer::start();
+    let (recipient, mut events) = recorder();
+    let connection = within(
+        "connect",
+        ClientSession::builder(server.url("/echo"))
+            .config(quiet())
+            .connect(recipient),
+    )
+    .await
+    .unwrap();
+    let session = connection.session;
+    within("send", session.send(Send::text("to the actor")))
+        .await
+        .unwrap()
+        .unwrap();
+    within("send", session.send(Send::binary(vec![7u8; 3])))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        next_event(&mut events).await,
+        Incoming::Text("to the actor".into())
+    );
+    assert_eq!(
+        next_event(&mut events).await,
+        Incoming::Binary(Bytes::from_static(&[7, 7, 7]))
+    );
+    within("close", session.send(Close::new(1000, "done")))
+        .await
+        .unwrap()
+        .unwrap();
+    let (rest, info) = until_closed(&mut events).await;
+    assert!(rest.is_empty(), "{rest:?}");
+    assert_eq!(info.code.as_u16(), 1000);
+    assert!(info.clean, "{info:?}");
+    server.stop().await;
+}
+
+#[actix_web::test]
+async fn run_drives_a_handler_until_close() {
+    let server = EchoServer::start();
+    let session = within(
+        "connect",
+        ClientSession::builder(server.url("/echo"))
+            .config(quiet())
+            .connect_stream(),
+    )
+    .await
+    .unwrap();
+    session.handle.send_text("0").await.unwrap();
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let log = seen.clone();
+    // Each echo n is answered with n + 1; after 5 the handler closes.
+    let info = within(
+        "run to finish",
+        session.run(move |handle, event| {
+            let log = log.clone();
+            async move {
+                if let Incoming::Text(text) = event {
+                    let n: u32 = text.parse().unwrap();
+                    log.borrow_mut().push(n);
+                    if n < 5 {
+                        handle.send_text((n + 1).to_string()).await.unwrap();
+                    } else {
+                        handle.close(1000, "counted").await.unwrap();
+                    }
+                }
+            }
+        }),
+    )
+    .await;
+    assert_eq!(*seen.borrow(), vec![0, 1, 2, 3, 4, 5]);
+    assert_eq!(info.code.as_u16(), 1000);
+    assert_eq!(info.reason, "counted");
+    assert!(info.clean, "{info:?}");
+    server.stop().await;
+}
+
+/// A user actor that blocks its own mailbox (`ctx.wait`) on a send to the session from
+/// inside its `Incoming` handler.
+struct Blocker {
+    session: Option<Addr<ClientSession>>,
+    rounds: usize,
+    replies: Vec<Result<(), actix_ws_session::Error>>,
+    done: Option<tokio::sync::oneshot::Sender<Vec<Result<(), actix_ws_session::Error>>>>,
+}
+
+impl Actor for Blocker {
+    type Context = Context<Self>;
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Attach(Addr<ClientSession>);
+
+impl Handler<Attach> for Blocker {
+    type Result = ();
+
+    fn handle(&mut self, msg: Attach, _: &mut Context<Self>) {
+        self.session = Some(msg.0);
+    }
+}
+
+impl Handler<Incoming> for Blocker {
+    type Result = ();
+
+    fn handle(&mut self, event: Incoming, ctx: &mut Context<Self>) {
+        let Incoming::Text(_) = event else { return };
+        let session = self
+            .session
+            .clone()
+            .expect("attached before the first message");
+        self.rounds += 1;
+        if self.rounds > 20 {
+            if let Some(done) = self.done.take() {
+                let _ = done.send(std::mem::take(&mut self.replies));
+            }
+            return;
+        }
+        let next = Send::text(format!("round {}", self.rounds));
+        ctx.wait(session.send(next).into_actor(self).map(|reply, act, _| {
+            act.replies
+                .push(reply.unwrap_or(Err(actix_ws_session::Error::Closed)))
+        }));
+    }
+}
+
+#[actix_web::test]
+async fn handler_waiting_on_the_session_does_not_deadlock() {
+    let server = EchoServer::start();
+    let (done, finished) = tokio::sync::oneshot::channel();
+    let blocker = Blocker {
+        session: None,
+        rounds: 0,
+        replies: Vec::new(),
+        done: Some(done),
+    }
+    .start();
+    let connection = within(
+        "connect",
+        ClientSession::builder(server.url("/echo"))
+            .config(quiet())
+            .connect(blocker.clone().recipient()),
+    )
+    .await
+    .unwrap();
+    blocker
+        .send(Attach(connection.session.clone()))
+        .await
+        .unwrap();
+    connection
+        .session
+        .send(Send::text("start"))
+        .await
+        .unwrap()
+        .unwrap();
+    let replies = within("20 blocking rounds (deadlock?)", finished)
+        .await
+        .unwrap();
+    assert_eq!(replies.len(), 20);
+    assert!(replies.iter().all(Result::is_ok), "{replies:?}");
+    within("close", connection.session.send(Close::normal()))
+        .await
+        .unwrap()
+        .unwrap();
+    server.stop().await;
+}
