@@ -273,7 +273,8 @@ mod tests {
         let mut wire = BytesMut::new();
         outbox.fill(&mut wire, 1 << 10, &mut || [9, 9, 9, 9], &mut Vec::new());
         assert_eq!(wire[1] & 0x80, 0x80);
-        assert_eq!(wire[7] & 0x80, 0);
+        // frame 1: 2 header + 4 key + 1 payload bytes; frame 2 starts at 7
+        assert_eq!(wire[8] & 0x80, 0);
     }
 
     #[test]

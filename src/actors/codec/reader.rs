@@ -12,16 +12,19 @@ use std::task::{Context, Poll};
 use awc::BoxedSocket;
 use bytes::BytesMut;
 use futures::Stream;
-use tokio::io::ReadHalf;
+use tokio::io::{AsyncRead, ReadBuf, ReadHalf};
 use tokio_util::io::poll_read_buf;
 
 use crate::messages::ReadEnded;
 use crate::proto::{Message, Receiver};
 
-/// Room made in the read buffer before each read.
-const READ_CHUNK: usize = 8 * 1024;
-/// An empty read buffer larger than this is released instead of kept.
-const KEEP_CAPACITY: usize = 64 * 1024;
+/// Smallest and largest room made in the read buffer before a read. The chunk doubles
+/// after a read that filled it and halves after one that used less than a quarter.
+const MIN_CHUNK: usize = 8 * 1024;
+const MAX_CHUNK: usize = 256 * 1024;
+/// Size of the on-stack buffer an idle connection reads into: while nothing arrives, a
+/// session holds no read buffer on the heap at all.
+const PROBE: usize = 2 * 1024;
 
 /// One item of the read stream.
 #[derive(Debug)]
@@ -50,6 +53,10 @@ pub(crate) struct FrameReader {
     mode: Mode,
     /// A protocol error waiting to be reported after the messages that preceded it.
     failed: Option<ReadEnded>,
+    /// Room to make for the next heap read.
+    chunk: usize,
+    /// Whether the last read filled all the room it had (more is probably waiting).
+    last_read_full: bool,
 }
 
 impl FrameReader {
@@ -57,11 +64,49 @@ impl FrameReader {
     pub(crate) fn new(io: ReadHalf<BoxedSocket>, leftover: BytesMut, receiver: Receiver) -> Self {
         Self {
             io,
-            buf: leftover,
+            buf: if leftover.is_empty() {
+                BytesMut::new()
+            } else {
+                leftover
+            },
             receiver,
             mode: Mode::Decode,
             failed: None,
+            chunk: MIN_CHUNK,
+            last_read_full: false,
         }
+    }
+
+    /// Reads into a stack buffer, so an idle connection waits without a heap buffer.
+    fn poll_probe(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        let mut probe = [0u8; PROBE];
+        let mut probe = ReadBuf::new(&mut probe);
+        match Pin::new(&mut self.io).poll_read(cx, &mut probe) {
+            Poll::Pending => {
+                self.buf = BytesMut::new();
+                Poll::Pending
+            }
+            Poll::Ready(Ok(())) => {
+                self.buf.extend_from_slice(probe.filled());
+                Poll::Ready(Ok(probe.filled().len()))
+            }
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+        }
+    }
+
+    /// Reads into the heap buffer, adapting the room made to how much arrives.
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        self.buf.reserve(self.chunk);
+        let room = self.buf.capacity() - self.buf.len();
+        let read = poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf);
+        if let Poll::Ready(Ok(n)) = read {
+            if n >= room {
+                self.chunk = (self.chunk * 2).min(MAX_CHUNK);
+            } else if n < self.chunk / 4 {
+                self.chunk = (self.chunk / 2).max(MIN_CHUNK);
+            }
+        }
+        read
     }
 
     /// Decodes everything complete in the buffer.
@@ -107,17 +152,21 @@ impl Stream for FrameReader {
             if let Some(failed) = this.failed.take() {
                 return Poll::Ready(Some(ReadEvent::Ended(failed)));
             }
-            if this.buf.is_empty() && this.buf.capacity() > KEEP_CAPACITY {
-                this.buf = BytesMut::new();
-            }
-            this.buf.reserve(READ_CHUNK);
-            match poll_read_buf(Pin::new(&mut this.io), cx, &mut this.buf) {
+            let read = if this.buf.is_empty() && !this.last_read_full {
+                this.poll_probe(cx)
+            } else {
+                this.poll_chunk(cx)
+            };
+            match read {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(0)) => {
                     this.mode = Mode::Done;
                     return Poll::Ready(Some(ReadEvent::Ended(ReadEnded::Eof)));
                 }
-                Poll::Ready(Ok(n)) => log::trace!("read {n} bytes"),
+                Poll::Ready(Ok(n)) => {
+                    log::trace!("read {n} bytes");
+                    this.last_read_full = n >= PROBE.min(this.chunk);
+                }
                 Poll::Ready(Err(error)) => {
                     this.mode = Mode::Done;
                     return Poll::Ready(Some(ReadEvent::Ended(ReadEnded::Io(error.to_string()))));

@@ -110,6 +110,7 @@ pub struct ClientSession {
     deliver: Deliver,
     codec: Addr<CodecActor>,
     pinger: Option<Addr<Pinger>>,
+    /// Started at the peer's first Ping: a session that is never pinged never pays for it.
     ponger: Option<Addr<Ponger>>,
     state: SessionState,
     outbound: OutboundQueue,
@@ -150,7 +151,6 @@ impl ClientSession {
         Self::create(move |ctx| {
             let me = ctx.address().downgrade();
             let codec = CodecActor::start(io, read_buf, config, me.clone());
-            let ponger = Ponger::new(codec.downgrade()).start();
             let pinger = config.ping_interval.map(|interval| {
                 Pinger::new(me, codec.downgrade(), interval, config.ping_timeout).start()
             });
@@ -159,7 +159,7 @@ impl ClientSession {
                 deliver,
                 codec,
                 pinger,
-                ponger: Some(ponger),
+                ponger: None,
                 state: SessionState::Open,
                 outbound: OutboundQueue::new(config.max_queued_bytes),
                 close_timeout: config.close_timeout,
@@ -420,8 +420,11 @@ impl Handler<Inbound> for ClientSession {
                 Message::Text(text) => self.deliver.send(Incoming::Text(text)),
                 Message::Binary(bytes) => self.deliver.send(Incoming::Binary(bytes)),
                 Message::Ping(payload) => {
-                    if let Some(ponger) = &self.ponger {
-                        ponger.do_send(PeerPing(payload.clone()));
+                    if self.state == SessionState::Open {
+                        let codec = &self.codec;
+                        self.ponger
+                            .get_or_insert_with(|| Ponger::new(codec.downgrade()).start())
+                            .do_send(PeerPing(payload.clone()));
                     }
                     self.deliver.send(Incoming::Ping(payload));
                 }
