@@ -1,0 +1,179 @@
+//! Verifies liveness: the ponger answers the peer's pings (a whole burst, in order), the
+//! pinger measures round trips against a live peer, and a silent peer is detected and the
+//! connection failed with 1011.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use actix_ws_session::{ClientSession, Config, Error, Incoming, Initiator};
+use bytes::Bytes;
+use common::{frame, op, until_closed, within, ScriptedServer};
+
+#[actix_web::test]
+async fn every_ping_of_a_burst_is_answered_in_order() {
+    let server = ScriptedServer::start(|peer| {
+        let burst: Vec<u8> = (0..10u8)
+            .flat_map(|i| frame(op::PING, &[b'p', i]))
+            .collect();
+        peer.write(&burst); // ten pings in one write
+        let mut pongs = Vec::new();
+        loop {
+            let f = peer.read_frame();
+            assert_eq!(f.opcode, op::PONG, "{f:?}");
+            assert!(f.mask.is_some(), "unmasked pong");
+            let last = f.payload == [b'p', 9];
+            pongs.push(f.payload);
+            if last {
+                break;
+            }
+        }
+        peer.finish_close_handshake();
+        pongs
+    });
+    let mut session = within(
+        "connect",
+        ClientSession::builder(server.url())
+            .config(Config::default().ping_interval(None))
+            .connect_stream(),
+    )
+    .await
+    .unwrap();
+    let mut pings = Vec::new();
+    while pings.len() < 10 {
+        match common::next_event(&mut session.incoming).await {
+            Incoming::Ping(payload) => pings.push(payload),
+            other => panic!("expected a ping, got {other:?}"),
+        }
+    }
+    let expected: Vec<Vec<u8>> = (0..10u8).map(|i| vec![b'p', i]).collect();
+    assert_eq!(
+        pings,
+        expected
+            .iter()
+            .map(|p| Bytes::from(p.clone()))
+            .collect::<Vec<_>>()
+    );
+    session.handle.close(1000, "").await.unwrap();
+    let (_, info) = until_closed(&mut session.incoming).await;
+    assert!(info.clean, "{info:?}");
+    assert_eq!(
+        server.join().await,
+        expected,
+        "pongs missing or out of order"
+    );
+}
+
+#[actix_web::test]
+async fn pinger_pings_and_measures_the_round_trip() {
+    let server = ScriptedServer::start(|peer| {
+        let mut pings = Vec::new();
+        let close = loop {
+            let f = peer.read_frame();
+            match f.opcode {
+                op::PING => {
+                    assert!(f.payload.len() <= 125);
+                    peer.send(op::PONG, &f.payload);
+                    pings.push(f.payload);
+                }
+                op::CLOSE => break f,
+                other => panic!("unexpected opcode {other}"),
+            }
+        };
+        let echo = close.payload[..2].to_vec();
+        peer.send(op::CLOSE, &echo);
+        peer.wait_for_eof(Duration::from_secs(5));
+        pings
+    });
+    let config = Config::default()
+        .ping_interval(Some(Duration::from_millis(200)))
+        .ping_timeout(Duration::from_secs(5));
+    let mut session = within(
+        "connect",
+        ClientSession::builder(server.url())
+            .config(config)
+            .connect_stream(),
+    )
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let mut rtt = None;
+    // Wait (bounded) until the pinger has measured a round trip, then for one more ping.
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let stats = session.handle.stats().await.unwrap();
+        if stats.last_rtt.is_some() && started.elapsed() > Duration::from_millis(700) {
+            rtt = stats.last_rtt;
+            break;
+        }
+    }
+    let rtt = rtt.expect("no round trip measured within 10 s");
+    assert!(rtt < Duration::from_secs(5), "{rtt:?}");
+    session.handle.close(1000, "").await.unwrap();
+    let (events, info) = until_closed(&mut session.incoming).await;
+    assert!(info.clean, "{info:?}");
+    assert!(
+        events.iter().all(|e| matches!(e, Incoming::Pong(_))),
+        "{events:?}"
+    );
+
+    let pings = server.join().await;
+    assert!(pings.len() >= 2, "only {} pings", pings.len());
+    let distinct: std::collections::HashSet<_> = pings.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        pings.len(),
+        "ping payloads repeat: {pings:?}"
+    );
+}
+
+#[actix_web::test]
+async fn silent_peer_is_failed_with_1011() {
+    let server = ScriptedServer::start(|peer| {
+        let started = Instant::now();
+        let mut pings = 0;
+        let close = loop {
+            let f = peer.read_frame();
+            match f.opcode {
+                op::PING => pings += 1, // never answered
+                op::CLOSE => break f,
+                other => panic!("unexpected opcode {other}"),
+            }
+        };
+        let after = started.elapsed();
+        peer.send(op::CLOSE, &close.payload[..2]);
+        peer.wait_for_eof(Duration::from_secs(5));
+        (pings, close.close(), after)
+    });
+    let timeout = Duration::from_millis(500);
+    let config = Config::default()
+        .ping_interval(Some(Duration::from_millis(200)))
+        .ping_timeout(timeout)
+        .close_timeout(Duration::from_secs(2));
+    let mut session = within(
+        "connect",
+        ClientSession::builder(server.url())
+            .config(config)
+            .connect_stream(),
+    )
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let (_, info) = until_closed(&mut session.incoming).await;
+    let took = started.elapsed();
+    assert_eq!(info.code.as_u16(), 1011, "{info:?}");
+    assert_eq!(info.error, Some(Error::PingTimeout(timeout)), "{info:?}");
+    assert_eq!(info.initiator, Initiator::Local);
+    assert!(
+        took < Duration::from_secs(5),
+        "detected only after {took:?}"
+    );
+
+    let (pings, close, after) = server.join().await;
+    assert!(pings >= 1);
+    assert_eq!(close.map(|(code, _)| code), Some(1011));
+    assert!(
+        after >= timeout && after < Duration::from_secs(5),
+        "Close 1011 after {after:?}"
+    );
+}
