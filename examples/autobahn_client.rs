@@ -13,10 +13,14 @@
 //! * the pinger is off: the cases script every frame the server expects, and an
 //!   unsolicited Ping would be an extra frame in their record;
 //! * `close_timeout` is 5 s instead of 10 s, which only shortens cases where the server
-//!   deliberately never closes (the suite's own timeouts are shorter than either).
+//!   deliberately never closes (the suite's own timeouts are shorter than either);
+//! * permessage-deflate is offered (it is off by default), with `client_no_context_takeover`
+//!   so that the server may ask for it: the 13.* cases accept only offers that allow their
+//!   parameter combination.
 
 use std::time::Duration;
 
+use actix_ws_session::proto::DeflateConfig;
 use actix_ws_session::{ClientSession, Config, Incoming, Send};
 use futures::StreamExt;
 
@@ -57,9 +61,11 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn config() -> Config {
+    let compression = DeflateConfig::default().client_no_context_takeover(true);
     Config::default()
         .ping_interval(None)
         .close_timeout(Duration::from_secs(5))
+        .compression(Some(compression))
 }
 
 /// Opens `url` and returns the first text message it sends.

@@ -144,6 +144,7 @@ impl ClientBuilder {
             headers: self.headers,
             protocols: self.protocols,
             timeout: self.config.handshake_timeout,
+            compression: self.config.compression,
         })
     }
 }

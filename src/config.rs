@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::proto::DeflateConfig;
 
 /// How a session behaves: liveness, limits, masking and queueing.
 ///
@@ -51,6 +52,11 @@ pub struct Config {
     /// control frames (pongs, pings) can go out between them. `0` never fragments.
     /// Default: 64 KiB.
     pub fragment_size: usize,
+    /// Offer permessage-deflate (RFC 7692) with these parameters; `None` offers no
+    /// compression. Each compressed connection holds a compressor and an inflater (a few
+    /// hundred KiB with the default 15-bit windows), so it is off unless asked for.
+    /// Default: `None`.
+    pub compression: Option<DeflateConfig>,
 }
 
 impl Default for Config {
@@ -65,6 +71,7 @@ impl Default for Config {
             masking: true,
             max_queued_bytes: 16 << 20,
             fragment_size: 64 << 10,
+            compression: None,
         }
     }
 }
@@ -124,6 +131,12 @@ impl Config {
         self
     }
 
+    /// Sets [`Config::compression`].
+    pub fn compression(mut self, compression: Option<DeflateConfig>) -> Self {
+        self.compression = compression;
+        self
+    }
+
     /// Checks that the settings make sense together.
     ///
     /// # Errors
@@ -175,6 +188,7 @@ mod tests {
         assert!(c.masking);
         assert_eq!(c.max_queued_bytes, 16 * 1024 * 1024);
         assert_eq!(c.fragment_size, 64 * 1024);
+        assert_eq!(c.compression, None);
         assert_eq!(c.validate(), Ok(()));
     }
 

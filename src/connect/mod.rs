@@ -18,6 +18,7 @@ use awc::BoxedSocket;
 use bytes::{Bytes, BytesMut};
 
 use crate::error::{Error, Rejection};
+use crate::proto::{DeflateConfig, DeflateParams};
 use tap::{Tap, TapConnector};
 
 /// Longest body prefix kept from a refused upgrade.
@@ -33,6 +34,8 @@ pub(crate) struct Request {
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     pub(crate) protocols: Vec<String>,
     pub(crate) timeout: Duration,
+    /// permessage-deflate to offer, if any.
+    pub(crate) compression: Option<DeflateConfig>,
 }
 
 /// The opening handshake as it happened, like Ktor's `call` on a session.
@@ -71,6 +74,8 @@ pub(crate) struct Upgraded {
     pub(crate) io: BoxedSocket,
     pub(crate) read_buf: BytesMut,
     pub(crate) handshake: Handshake,
+    /// permessage-deflate as negotiated, if it was.
+    pub(crate) deflate: Option<DeflateParams>,
 }
 
 /// Performs the opening handshake within `request.timeout`.
@@ -90,6 +95,12 @@ pub(crate) async fn open(request: &Request) -> Result<Upgraded, Error> {
     if !request.protocols.is_empty() {
         ws = ws.protocols(&request.protocols);
     }
+    if let Some(compression) = &request.compression {
+        ws = ws.header(
+            awc::http::header::SEC_WEBSOCKET_EXTENSIONS,
+            compression.offer(),
+        );
+    }
     log::debug!("connecting to {}", redact_url(&request.url));
     let answer = actix_rt::time::timeout(request.timeout, ws.connect()).await;
     let recorded = tap.take();
@@ -100,7 +111,7 @@ pub(crate) async fn open(request: &Request) -> Result<Upgraded, Error> {
     };
     let response_headers = header_list(response.headers());
     let protocol = check_protocol(response.headers(), &request.protocols)?;
-    let extensions = check_extensions(response.headers())?;
+    let (extensions, deflate) = check_extensions(response.headers(), request.compression)?;
     let parts = framed.into_parts();
     log::info!(
         "connected to {} (subprotocol {:?}, {} bytes already buffered)",
@@ -124,6 +135,7 @@ pub(crate) async fn open(request: &Request) -> Result<Upgraded, Error> {
         io: parts.io,
         read_buf: parts.read_buf,
         handshake,
+        deflate,
     })
 }
 
@@ -195,14 +207,28 @@ fn check_protocol(headers: &HeaderMap, offered: &[String]) -> Result<Option<Stri
     }
 }
 
-/// No extension is offered yet, so any the server names is one the client did not offer.
-fn check_extensions(headers: &HeaderMap) -> Result<Vec<String>, Error> {
-    match headers.get(awc::http::header::SEC_WEBSOCKET_EXTENSIONS) {
-        Some(value) if !value.as_bytes().iter().all(u8::is_ascii_whitespace) => Err(
-            Error::UnexpectedExtension(String::from_utf8_lossy(value.as_bytes()).into_owned()),
-        ),
-        _ => Ok(Vec::new()),
+/// Checks the extensions the server accepted against the offer (permessage-deflate is
+/// the only one ever offered).
+fn check_extensions(
+    headers: &HeaderMap,
+    offered: Option<DeflateConfig>,
+) -> Result<(Vec<String>, Option<DeflateParams>), Error> {
+    let accepted: Vec<String> = headers
+        .get_all(awc::http::header::SEC_WEBSOCKET_EXTENSIONS)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).trim().to_string())
+        .filter(|value| !value.is_empty())
+        .collect();
+    if accepted.is_empty() {
+        return Ok((accepted, None));
     }
+    let Some(offer) = offered else {
+        return Err(Error::UnexpectedExtension(accepted.join(", ")));
+    };
+    let params = offer
+        .accept(&accepted.join(", "))
+        .map_err(|error| Error::UnexpectedExtension(error.to_string()))?;
+    log::debug!("permessage-deflate negotiated: {params:?}");
+    Ok((accepted, Some(params)))
 }
 
 fn header_list(headers: &HeaderMap) -> Vec<(String, String)> {

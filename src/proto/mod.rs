@@ -12,6 +12,7 @@
 
 pub mod close;
 pub mod decoder;
+pub mod deflate;
 pub mod encoder;
 pub mod error;
 pub mod frame;
@@ -23,9 +24,10 @@ pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame, InvalidClose, MAX_CLOSE_REASON};
 pub use decoder::{Frame, FrameDecoder};
+pub use deflate::{DeflateConfig, DeflateParams, Deflater, Inflater};
 pub use encoder::{encode_message, fragments, FragmentPlan};
 pub use error::ProtocolError;
-pub use frame::{write_frame, FrameHeader, MAX_CONTROL_PAYLOAD};
+pub use frame::{write_frame, FrameHeader, MAX_CONTROL_PAYLOAD, RSV1};
 pub use mask::{apply_mask, apply_mask_from};
 pub use opcode::OpCode;
 pub use reassembly::{Message, Reassembler};

@@ -48,6 +48,11 @@ impl OpCode {
         }
     }
 
+    /// `true` for Continuation, Text and Binary.
+    pub fn is_data_or_continuation(self) -> bool {
+        !self.is_control()
+    }
+
     /// `true` for Close, Ping and Pong (opcodes with the high bit set).
     pub fn is_control(self) -> bool {
         self.as_u8() & 0x8 != 0

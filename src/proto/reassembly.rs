@@ -4,14 +4,19 @@
 //! ([`Reassembler::check_header`], so size and ordering rules fail before the payload is
 //! buffered), and once complete ([`Reassembler::push`]). Text is validated as it arrives,
 //! also from a frame whose payload is still incomplete ([`Reassembler::validate_partial`]).
+//!
+//! With permessage-deflate negotiated (an [`Inflater`] given), a message whose first frame
+//! has RSV1 set is compressed: each frame is inflated as it completes, the inflated text
+//! validated as it comes out, and the inflated size held to `max_message_size`.
 
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 
 use super::close::CloseFrame;
 use super::decoder::Frame;
+use super::deflate::Inflater;
 use super::error::ProtocolError;
-use super::frame::FrameHeader;
+use super::frame::{FrameHeader, RSV1};
 use super::opcode::OpCode;
 use super::utf8::Utf8Validator;
 
@@ -42,6 +47,8 @@ struct OpenMessage {
     first: Option<Bytes>,
     /// All fragments once there is more than one.
     joined: BytesMut,
+    /// For a compressed message: what was inflated so far.
+    inflated: Option<Vec<u8>>,
 }
 
 impl OpenMessage {
@@ -65,6 +72,7 @@ impl OpenMessage {
 #[derive(Debug)]
 pub struct Reassembler {
     max_message_size: usize,
+    inflater: Option<Inflater>,
     open: Option<OpenMessage>,
     utf8: Utf8Validator,
     /// Bytes of the current frame's payload already fed to `utf8`.
@@ -76,9 +84,18 @@ impl Reassembler {
     pub fn new(max_message_size: usize) -> Self {
         Self {
             max_message_size,
+            inflater: None,
             open: None,
             utf8: Utf8Validator::new(),
             frame_validated: 0,
+        }
+    }
+
+    /// A reassembler that inflates compressed messages (permessage-deflate negotiated).
+    pub fn with_inflater(max_message_size: usize, inflater: Inflater) -> Self {
+        Self {
+            inflater: Some(inflater),
+            ..Self::new(max_message_size)
         }
     }
 
@@ -111,6 +128,10 @@ impl Reassembler {
         if header.opcode == OpCode::Continuation && header.rsv != 0 {
             return Err(ProtocolError::ReservedBits(header.rsv));
         }
+        if self.compressed(header) || self.open.as_ref().is_some_and(|o| o.inflated.is_some()) {
+            // A compressed message is held to the limit as it is inflated.
+            return Ok(());
+        }
         let size = so_far.saturating_add(header.payload_len);
         if size > self.max_message_size as u64 {
             return Err(ProtocolError::MessageTooLarge {
@@ -119,6 +140,13 @@ impl Reassembler {
             });
         }
         Ok(())
+    }
+
+    /// Whether this header starts a compressed message.
+    fn compressed(&self, header: &FrameHeader) -> bool {
+        self.inflater.is_some()
+            && matches!(header.opcode, OpCode::Text | OpCode::Binary)
+            && header.rsv & RSV1 != 0
     }
 
     /// Whether the frame with this header carries (part of) a text message whose bytes are
@@ -161,6 +189,23 @@ impl Reassembler {
             self.utf8.feed(new)?;
         }
         self.frame_validated = 0;
+        let compressed = self.compressed(&header);
+        if compressed || self.open.as_ref().is_some_and(|o| o.inflated.is_some()) {
+            if compressed {
+                self.open = Some(OpenMessage {
+                    text: header.opcode == OpCode::Text,
+                    // Validated as it is inflated, not as it arrives.
+                    validated: false,
+                    size: 0,
+                    first: None,
+                    joined: BytesMut::new(),
+                    inflated: Some(Vec::new()),
+                });
+            }
+            if header.opcode.is_data_or_continuation() {
+                return self.push_compressed(header.fin, &payload);
+            }
+        }
         let message = match header.opcode {
             OpCode::Ping => Message::Ping(payload),
             OpCode::Pong => Message::Pong(payload),
@@ -175,6 +220,7 @@ impl Reassembler {
                     size: payload.len() as u64,
                     first: Some(payload),
                     joined: BytesMut::new(),
+                    inflated: None,
                 });
                 return Ok(None);
             }
@@ -195,6 +241,36 @@ impl Reassembler {
             }
         };
         Ok(Some(message))
+    }
+
+    /// Inflates a frame of a compressed message; returns the message after its last frame.
+    fn push_compressed(
+        &mut self,
+        fin: bool,
+        payload: &[u8],
+    ) -> Result<Option<Message>, ProtocolError> {
+        let (Some(open), Some(inflater)) = (self.open.as_mut(), self.inflater.as_mut()) else {
+            return Err(ProtocolError::ReservedBits(RSV1));
+        };
+        let Some(inflated) = open.inflated.as_mut() else {
+            return Err(ProtocolError::ReservedBits(RSV1));
+        };
+        let before = inflated.len();
+        inflater.inflate(payload, inflated, self.max_message_size)?;
+        if fin {
+            inflater.finish_message(inflated, self.max_message_size)?;
+        }
+        if open.text {
+            self.utf8.feed(&inflated[before..])?;
+        }
+        if !fin {
+            return Ok(None);
+        }
+        let Some(open) = self.open.take() else {
+            return Ok(None);
+        };
+        let payload = Bytes::from(open.inflated.unwrap_or_default());
+        self.finish(open.text, true, payload).map(Some)
     }
 
     fn finish(
@@ -337,6 +413,51 @@ mod tests {
             feed(&mut r, frame(OpCode::Text, true, "€".as_bytes())),
             Ok(Some(Message::Text("€".into())))
         );
+    }
+
+    #[test]
+    fn compressed_text_in_many_fragments_is_inflated_and_validated() {
+        use crate::proto::deflate::{DeflateConfig, Deflater};
+        let params = DeflateConfig::default()
+            .accept("permessage-deflate")
+            .unwrap();
+        let mut deflater = Deflater::new(&params, 1);
+        let mut r = Reassembler::with_inflater(1 << 20, Inflater::new(&params));
+        let text: String = (0..300).map(|n| format!("κόσμε {n} ")).collect();
+        for _ in 0..3 {
+            let compressed = deflater.compress(text.as_bytes());
+            let pieces: Vec<&[u8]> = compressed.chunks(64).collect();
+            let mut got = None;
+            for (i, piece) in pieces.iter().enumerate() {
+                let mut f = frame(
+                    if i == 0 {
+                        OpCode::Text
+                    } else {
+                        OpCode::Continuation
+                    },
+                    i + 1 == pieces.len(),
+                    piece,
+                );
+                if i == 0 {
+                    f.header.rsv = RSV1;
+                }
+                got = feed(&mut r, f).unwrap();
+            }
+            assert_eq!(got, Some(Message::Text(text.as_str().into())));
+        }
+    }
+
+    #[test]
+    fn compressed_invalid_utf8_is_1007() {
+        use crate::proto::deflate::{DeflateConfig, Deflater};
+        let params = DeflateConfig::default()
+            .accept("permessage-deflate")
+            .unwrap();
+        let compressed = Deflater::new(&params, 1).compress(&[b'a', 0xFF, b'b']);
+        let mut r = Reassembler::with_inflater(1 << 20, Inflater::new(&params));
+        let mut f = frame(OpCode::Text, true, &compressed);
+        f.header.rsv = RSV1;
+        assert_eq!(feed(&mut r, f).unwrap_err().close_code().as_u16(), 1007);
     }
 
     #[test]

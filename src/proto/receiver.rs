@@ -3,7 +3,9 @@
 use bytes::BytesMut;
 
 use super::decoder::FrameDecoder;
+use super::deflate::Inflater;
 use super::error::ProtocolError;
+use super::frame::RSV1;
 use super::reassembly::{Message, Reassembler};
 
 /// Limits and negotiated options for the inbound side.
@@ -36,6 +38,16 @@ impl Receiver {
         Self {
             frames: FrameDecoder::new(limits.max_frame_size, limits.allowed_rsv),
             messages: Reassembler::new(limits.max_message_size),
+            header_checked: false,
+        }
+    }
+
+    /// A receiver that inflates compressed messages (permessage-deflate negotiated; RSV1
+    /// is allowed whatever `limits.allowed_rsv` says).
+    pub fn with_inflater(limits: ReceiverLimits, inflater: Inflater) -> Self {
+        Self {
+            frames: FrameDecoder::new(limits.max_frame_size, limits.allowed_rsv | RSV1),
+            messages: Reassembler::with_inflater(limits.max_message_size, inflater),
             header_checked: false,
         }
     }

@@ -24,7 +24,7 @@ use crate::actors::session::ClientSession;
 use crate::config::Config;
 use crate::error::Error;
 use crate::messages::{Abort, CodecStopped, Finish, Inbound, SetMask, Write, Written};
-use crate::proto::{Receiver, ReceiverLimits};
+use crate::proto::{DeflateParams, Deflater, Inflater, Receiver, ReceiverLimits};
 use outbox::{Done, Outbox};
 use reader::{FrameReader, ReadEvent};
 
@@ -58,14 +58,23 @@ impl CodecActor {
         io: BoxedSocket,
         leftover: BytesMut,
         config: &Config,
+        deflate: Option<DeflateParams>,
         session: WeakAddr<ClientSession>,
     ) -> Addr<Self> {
         let (read, write) = tokio::io::split(io);
-        let receiver = Receiver::new(ReceiverLimits {
+        let limits = ReceiverLimits {
             max_frame_size: config.max_frame_size,
             max_message_size: config.max_message_size,
             allowed_rsv: 0,
-        });
+        };
+        let level = config.compression.map_or(1, |c| c.level);
+        let (receiver, deflater) = match deflate {
+            Some(params) => (
+                Receiver::with_inflater(limits, Inflater::new(&params)),
+                Some(Deflater::new(&params, level)),
+            ),
+            None => (Receiver::new(limits), None),
+        };
         let masking = config.masking;
         let fragment_size = config.fragment_size;
         Self::create(move |ctx| {
@@ -73,7 +82,7 @@ impl CodecActor {
             Self {
                 session,
                 writer: Some(write),
-                outbox: Outbox::new(fragment_size),
+                outbox: Outbox::new(fragment_size, deflater),
                 spare: BytesMut::new(),
                 masking,
                 finishing: false,

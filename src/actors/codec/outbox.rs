@@ -7,11 +7,11 @@
 
 use std::collections::VecDeque;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use crate::error::Error;
 use crate::messages::{OutFrame, Reply, Send};
-use crate::proto::{write_frame, OpCode};
+use crate::proto::{write_frame, Deflater, OpCode, RSV1};
 
 /// Most automatic Pongs kept waiting; beyond it the oldest is dropped (RFC 6455 §5.5.3
 /// allows answering only the most recent Ping of a burst).
@@ -25,6 +25,8 @@ struct Entry {
     masked: bool,
     /// Payload bytes of a data message already encoded (its fragments so far).
     encoded: usize,
+    /// The compressed payload, once a compressed message starts to be encoded.
+    compressed: Option<Bytes>,
 }
 
 /// An encoded frame (or message) waiting for its write to finish.
@@ -62,13 +64,17 @@ pub(crate) struct Outbox {
     /// The Close frame was encoded: nothing more is written.
     close_encoded: bool,
     fragment_size: usize,
+    /// Compresses data messages when permessage-deflate was negotiated.
+    deflater: Option<Deflater>,
 }
 
 impl Outbox {
-    /// An empty queue fragmenting messages at `fragment_size` bytes (0: never).
-    pub(crate) fn new(fragment_size: usize) -> Self {
+    /// An empty queue fragmenting messages at `fragment_size` bytes (0: never), and
+    /// compressing them with `deflater` when given.
+    pub(crate) fn new(fragment_size: usize, deflater: Option<Deflater>) -> Self {
         Self {
             fragment_size,
+            deflater,
             ..Self::default()
         }
     }
@@ -91,6 +97,7 @@ impl Outbox {
             reply,
             masked,
             encoded: 0,
+            compressed: None,
         };
         match &entry.frame {
             OutFrame::Data(Send::Ping(_)) => self.control.push_back(entry),
@@ -155,24 +162,30 @@ impl Outbox {
                     true
                 }
                 OutFrame::Data(message) => {
-                    let (opcode, payload) = match message {
+                    let (opcode, raw) = match message {
                         Send::Text(text) => (OpCode::Text, &text.as_bytes()[..]),
                         Send::Binary(bytes) | Send::Ping(bytes) | Send::Pong(bytes) => {
                             (OpCode::Binary, &bytes[..])
                         }
                     };
+                    if let (0, None, Some(deflater)) =
+                        (entry.encoded, &entry.compressed, self.deflater.as_mut())
+                    {
+                        entry.compressed = Some(Bytes::from(deflater.compress(raw)));
+                    }
+                    let payload = entry.compressed.as_deref().unwrap_or(raw);
                     let start = entry.encoded;
                     let end = match self.fragment_size {
                         0 => payload.len(),
                         size => (start + size).min(payload.len()),
                     };
-                    let opcode = if start == 0 {
-                        opcode
-                    } else {
-                        OpCode::Continuation
+                    let (opcode, rsv) = match (start, &entry.compressed) {
+                        (0, Some(_)) => (opcode, RSV1),
+                        (0, None) => (opcode, 0),
+                        _ => (OpCode::Continuation, 0),
                     };
                     let fin = end == payload.len();
-                    write_frame(dst, opcode, fin, 0, &payload[start..end], key);
+                    write_frame(dst, opcode, fin, rsv, &payload[start..end], key);
                     entry.encoded = end;
                     fin
                 }
@@ -234,7 +247,7 @@ mod tests {
 
     #[test]
     fn control_frames_go_out_between_fragments() {
-        let mut outbox = Outbox::new(4);
+        let mut outbox = Outbox::new(4, None);
         outbox.push(OutFrame::Data(Send::binary(vec![1u8; 12])), None, false);
         let mut wire = BytesMut::new();
         let mut done = Vec::new();
@@ -258,7 +271,7 @@ mod tests {
 
     #[test]
     fn nothing_is_accepted_after_close() {
-        let mut outbox = Outbox::new(0);
+        let mut outbox = Outbox::new(0, None);
         outbox.push(OutFrame::Close(CloseFrame::new(1000, "").ok()), None, false);
         let (tx, mut rx) = tokio::sync::oneshot::channel();
         outbox.push(OutFrame::Data(Send::text("late")), Some(tx), false);
@@ -267,7 +280,7 @@ mod tests {
 
     #[test]
     fn masking_is_the_one_in_force_when_queued() {
-        let mut outbox = Outbox::new(0);
+        let mut outbox = Outbox::new(0, None);
         outbox.push(OutFrame::Data(Send::text("a")), None, true);
         outbox.push(OutFrame::Data(Send::text("b")), None, false);
         let mut wire = BytesMut::new();
@@ -279,7 +292,7 @@ mod tests {
 
     #[test]
     fn a_pong_burst_is_bounded() {
-        let mut outbox = Outbox::new(0);
+        let mut outbox = Outbox::new(0, None);
         for i in 0..100u8 {
             outbox.push(
                 OutFrame::Data(Send::Pong(Bytes::from(vec![i]))),
@@ -296,7 +309,7 @@ mod tests {
 
     #[test]
     fn fail_all_counts_data_messages() {
-        let mut outbox = Outbox::new(0);
+        let mut outbox = Outbox::new(0, None);
         outbox.push(OutFrame::Data(Send::text("a")), None, true);
         outbox.push(OutFrame::Data(Send::Ping(Bytes::new())), None, true);
         outbox.push(OutFrame::Data(Send::binary(Bytes::new())), None, true);

@@ -147,10 +147,11 @@ impl ClientSession {
             io,
             read_buf,
             handshake,
+            deflate,
         } = upgraded;
         Self::create(move |ctx| {
             let me = ctx.address().downgrade();
-            let codec = CodecActor::start(io, read_buf, config, me.clone());
+            let codec = CodecActor::start(io, read_buf, config, deflate, me.clone());
             let pinger = config.ping_interval.map(|interval| {
                 Pinger::new(me, codec.downgrade(), interval, config.ping_timeout).start()
             });
