@@ -33,7 +33,7 @@ async fn fill_until_pending(addr: &Addr<ClientSession>, chunk: &Bytes) -> (usize
     }
     panic!(
         "{} MiB sent to a peer that does not read, and no send ever waited",
-        2048 * chunk.len() >> 20
+        (2048 * chunk.len()) >> 20
     );
 }
 
