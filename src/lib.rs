@@ -70,7 +70,12 @@ pub mod proto;
 pub use actors::session::{ClientSession, SendReply};
 pub use builder::{ClientBuilder, Connection};
 pub use config::Config;
-pub use connect::Handshake;
+pub use connect::{Handshake, Proxy};
+#[cfg(feature = "rustls")]
+pub use connect::TlsConfig;
+/// The rustls version `TlsConfig::custom` takes a `ClientConfig` of (feature `rustls`).
+#[cfg(feature = "rustls")]
+pub use rustls;
 pub use error::{Error, Rejection};
 pub use handle::{IncomingStream, Session, SessionHandle};
 pub use messages::{
