@@ -154,8 +154,10 @@ async fn a_message_over_the_bound_is_refused() {
     server.stop().await;
 }
 
-#[actix_web::test]
-async fn waiting_sends_fail_when_the_peer_vanishes_and_unsent_is_counted() {
+/// Fills the socket of a peer that does not read until a send waits, adds `extra`
+/// fire-and-forget 16 KiB sends, then lets the peer vanish: the waiting send must fail
+/// and `unsent` must count it and every `extra` message.
+async fn peer_vanishes_with(extra: usize) {
     let (go, go_signal) = mpsc::channel::<()>();
     let server = ScriptedServer::start(move |_peer| {
         go_signal
@@ -174,9 +176,9 @@ async fn waiting_sends_fail_when_the_peer_vanishes_and_unsent_is_counted() {
     let addr = session.handle.addr().clone();
     let chunk = Bytes::from(vec![0xCD; 16 << 10]);
     let (_, waiting) = fill_until_pending(&addr, &chunk).await;
-    // Fire-and-forget sends accepted behind it; they can never be written.
-    addr.do_send(Send::Binary(chunk.clone()));
-    addr.do_send(Send::Binary(chunk.clone()));
+    for _ in 0..extra {
+        addr.do_send(Send::Binary(chunk.clone()));
+    }
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     go.send(()).unwrap();
@@ -192,7 +194,23 @@ async fn waiting_sends_fail_when_the_peer_vanishes_and_unsent_is_counted() {
     let (_, info) = until_closed(&mut session.incoming).await;
     assert_eq!(info.code.as_u16(), 1006, "{info:?}");
     assert!(!info.clean);
-    // The waiting send and the two do_send'ed messages were accepted and never written.
-    assert!(info.unsent >= 3, "unsent = {} ({info:?})", info.unsent);
+    // Every send before the waiting one was answered Ok, so it was written; the waiting
+    // one and the `extra` ones were accepted and never written.
+    assert_eq!(info.unsent, 1 + extra, "{info:?}");
     assert_eq!(session.handle.send_text("after").await, Err(Error::Closed));
+}
+
+#[actix_web::test]
+async fn waiting_sends_fail_when_the_peer_vanishes_and_unsent_is_counted() {
+    // With 16 KiB messages and a 64 KiB bound, the waiting send and 3 more are all
+    // handed to the codec actor.
+    peer_vanishes_with(3).await;
+}
+
+#[actix_web::test]
+#[ignore = "bug: messages waiting for queue room in the session are not counted in CloseInfo::unsent"]
+async fn unsent_counts_messages_still_waiting_for_queue_room() {
+    // 2 of the 5 extra messages are still in the session's waiting room when the socket
+    // fails; they were accepted and never written.
+    peer_vanishes_with(5).await;
 }
