@@ -177,3 +177,42 @@ async fn silent_peer_is_failed_with_1011() {
         "Close 1011 after {after:?}"
     );
 }
+
+#[actix_web::test]
+async fn user_ping_gets_its_pong_and_oversized_control_frames_are_refused() {
+    let server = common::EchoServer::start();
+    let mut session = within(
+        "connect",
+        ClientSession::builder(server.url("/echo"))
+            .config(Config::default().ping_interval(None))
+            .connect_stream(),
+    )
+    .await
+    .unwrap();
+    session.handle.ping("marco").await.unwrap();
+    assert_eq!(
+        common::next_event(&mut session.incoming).await,
+        Incoming::Pong(Bytes::from_static(b"marco"))
+    );
+    assert_eq!(
+        session.handle.ping(vec![0u8; 126]).await,
+        Err(Error::ControlFrameTooLong(126))
+    );
+    assert_eq!(
+        session
+            .handle
+            .send(actix_ws_session::Send::Pong(Bytes::from(vec![0u8; 200])))
+            .await,
+        Err(Error::ControlFrameTooLong(200))
+    );
+    // 125 bytes is allowed.
+    session.handle.ping(vec![7u8; 125]).await.unwrap();
+    assert_eq!(
+        common::next_event(&mut session.incoming).await,
+        Incoming::Pong(Bytes::from(vec![7u8; 125]))
+    );
+    session.handle.close(1000, "").await.unwrap();
+    let (_, info) = until_closed(&mut session.incoming).await;
+    assert!(info.clean, "{info:?}");
+    server.stop().await;
+}
