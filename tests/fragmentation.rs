@@ -178,10 +178,8 @@ async fn a_ping_goes_out_between_the_fragments_of_a_large_message() {
         loop {
             let f = peer.read_frame();
             order.push((f.opcode, f.fin));
-            if f.opcode == op::BINARY || f.opcode == op::CONTINUATION {
-                if f.fin {
-                    break;
-                }
+            if (f.opcode == op::BINARY || f.opcode == op::CONTINUATION) && f.fin {
+                break;
             }
         }
         peer.finish_close_handshake();
