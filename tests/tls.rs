@@ -224,3 +224,139 @@ async fn no_process_level_crypto_provider_is_needed_or_used() {
     );
     server.stop().await;
 }
+
+// ---------------------------------------------------------------------------------------
+// The `client` example: `--ca FILE` and `--proxy URL`
+// ---------------------------------------------------------------------------------------
+
+/// Builds the `client` example (a no-op when fresh) and returns its path next to this
+/// test's binary (`target/<profile>/examples/client`).
+fn client_binary() -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let mut build = std::process::Command::new(env!("CARGO"));
+            build
+                .args(["build", "--example", "client"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"));
+            if !cfg!(debug_assertions) {
+                build.arg("--release");
+            }
+            let status = build.status().expect("run cargo build --example client");
+            assert!(status.success(), "cargo build --example client failed");
+            let exe = std::env::current_exe().unwrap();
+            let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+            profile_dir
+                .join("examples")
+                .join(format!("client{}", std::env::consts::EXE_SUFFIX))
+        })
+        .clone()
+}
+
+/// Runs the example with `args` and `stdin` (then end of input) on a blocking thread;
+/// kills it after 20 s. Returns (exit success, stdout, stderr).
+async fn run_client(args: Vec<String>, stdin: &'static [u8]) -> (bool, String, String) {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let run = move || {
+        let mut child = Command::new(client_binary())
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the client example");
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let output = child.wait_with_output().unwrap();
+                panic!(
+                    "client example hung; stderr:\n{}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let output = child.wait_with_output().unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    common::within_for(
+        Duration::from_secs(300),
+        "the client example",
+        actix_web::rt::task::spawn_blocking(run),
+    )
+    .await
+    .unwrap()
+}
+
+#[actix_web::test]
+async fn client_example_trusts_its_ca_file_and_refuses_without_it() {
+    actix_web::rt::task::spawn_blocking(client_binary)
+        .await
+        .unwrap();
+    let pki = Pki::new("example CA");
+    let dir = std::env::temp_dir().join(format!("actix-ws-session-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, pki.ca_pem()).unwrap();
+    let ca = ca_file.display().to_string();
+
+    let server = TlsEchoServer::start(pki.server_config(&["127.0.0.1"]));
+    let url = server.url("127.0.0.1", "/echo");
+    let (ok, stdout, stderr) =
+        run_client(vec!["--ca".into(), ca.clone(), url.clone()], b"hi\n").await;
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout, "hi\n", "{stderr}");
+    assert!(
+        stderr.ends_with("closed code=1000 clean=true\n"),
+        "{stderr}"
+    );
+
+    // Untrusted: one clear error line, then the close line, exit 1.
+    let (ok, _, stderr) = run_client(vec![url.clone()], b"hi\n").await;
+    assert!(!ok);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(lines[0].starts_with("error: TLS: "), "{stderr}");
+    assert!(lines[0].contains("UnknownIssuer"), "{stderr}");
+    assert_eq!(lines[1], "closed code=1006 clean=false");
+    server.stop().await;
+
+    // Wrong host name.
+    let wrong = TlsEchoServer::start(pki.server_config(&["example.test"]));
+    let url = wrong.url("127.0.0.1", "/echo");
+    let (ok, _, stderr) = run_client(vec!["--ca".into(), ca.clone(), url], b"").await;
+    assert!(!ok);
+    assert!(stderr.starts_with("error: TLS: "), "{stderr}");
+    assert!(stderr.contains("not valid for name"), "{stderr}");
+    wrong.stop().await;
+
+    // A proxy that refuses: its status, in one line.
+    let refusing = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = format!("http://user:secret@{}", refusing.local_addr().unwrap());
+    let answer = std::thread::spawn(move || {
+        use std::io::{Read as _, Write as _};
+        let (mut peer, _) = refusing.accept().unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = peer.read(&mut buf);
+        let _ = peer.write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n");
+    });
+    let args = vec!["--proxy".into(), proxy, "ws://127.0.0.1:9/echo".to_string()];
+    let (ok, _, stderr) = run_client(args, b"").await;
+    assert!(!ok);
+    assert_eq!(
+        stderr,
+        "error: proxy refused the tunnel with status 407 Proxy Authentication Required\n\
+         closed code=1006 clean=false\n"
+    );
+    answer.join().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
