@@ -370,13 +370,20 @@ async fn peer_close_followed_by_immediate_disconnect_reports_the_peer_code() {
     assert_eq!(info.initiator, Initiator::Peer);
 }
 
+/// The part of this that holds today (the client does not wait for the peer's TCP close
+/// longer than `close_timeout`) is also covered, unignored, by
+/// `peer_that_answers_close_but_keeps_the_socket_open_is_not_waited_for`.
 #[actix_web::test]
+#[ignore = "bug: a completed close handshake is reported as 1006/CloseTimeout when the peer keeps TCP open"]
 async fn peer_that_answers_close_but_keeps_the_socket_open_is_cut_off() {
     let server = ScriptedServer::start(|peer| {
         let close = peer.read_until_close();
         peer.send(op::CLOSE, &close.payload);
-        // Keep the socket open; the client must end it.
-        peer.wait_for_eof(Duration::from_secs(8))
+        // The client half-closes (FIN) after the handshake; keep our side open anyway,
+        // holding the socket for 4 s: the client must not wait for it.
+        let half_closed = peer.wait_for_eof(Duration::from_secs(4));
+        std::thread::sleep(Duration::from_secs(4));
+        half_closed
     });
     let limit = Duration::from_millis(500);
     let mut session = within(
@@ -390,11 +397,48 @@ async fn peer_that_answers_close_but_keeps_the_socket_open_is_cut_off() {
     let started = Instant::now();
     session.handle.close(1000, "").await.unwrap();
     let (_, info) = until_closed(&mut session.incoming).await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "waited {took:?}");
+    assert_eq!(info.initiator, Initiator::Local);
+    // The close handshake completed: Close frames went both ways (see `CloseInfo::code`
+    // and `CloseInfo::clean`), only the TCP close was cut short.
+    assert_eq!(info.code.as_u16(), 1000, "{info:?}");
+    assert!(info.clean, "{info:?}");
     assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
+        server.join().await,
+        "the client never half-closed the socket"
+    );
+}
+
+#[actix_web::test]
+async fn peer_that_answers_close_but_keeps_the_socket_open_is_not_waited_for() {
+    let server = ScriptedServer::start(|peer| {
+        let close = peer.read_until_close();
+        peer.send(op::CLOSE, &close.payload);
+        let half_closed = peer.wait_for_eof(Duration::from_secs(4));
+        std::thread::sleep(Duration::from_secs(3)); // hold our side open
+        half_closed
+    });
+    let limit = Duration::from_millis(500);
+    let mut session = within(
+        "connect",
+        ClientSession::builder(server.url())
+            .config(quiet().close_timeout(limit))
+            .connect_stream(),
+    )
+    .await
+    .unwrap();
+    let started = Instant::now();
+    session.handle.close(1000, "").await.unwrap();
+    let (_, info) = until_closed(&mut session.incoming).await;
+    let took = started.elapsed();
+    assert!(
+        took >= limit && took < Duration::from_secs(2),
+        "took {took:?}"
     );
     assert_eq!(info.initiator, Initiator::Local);
-    assert!(server.join().await, "the client never ended the socket");
+    assert!(
+        server.join().await,
+        "the client never half-closed the socket"
+    );
 }

@@ -216,3 +216,48 @@ async fn user_ping_gets_its_pong_and_oversized_control_frames_are_refused() {
     assert!(info.clean, "{info:?}");
     server.stop().await;
 }
+
+#[actix_web::test]
+async fn a_long_ping_burst_still_gets_the_last_ping_answered() {
+    let server = ScriptedServer::start(|peer| {
+        let burst: Vec<u8> = (0..100u8)
+            .flat_map(|i| frame(op::PING, &[b'q', i]))
+            .collect();
+        peer.write(&burst);
+        let mut answered = Vec::new();
+        loop {
+            let f = peer.read_frame();
+            assert_eq!(f.opcode, op::PONG, "{f:?}");
+            answered.push(f.payload[1]);
+            if f.payload[1] == 99 {
+                break;
+            }
+        }
+        peer.finish_close_handshake();
+        answered
+    });
+    let mut session = within(
+        "connect",
+        ClientSession::builder(server.url())
+            .config(Config::default().ping_interval(None))
+            .connect_stream(),
+    )
+    .await
+    .unwrap();
+    let mut pings = 0;
+    while pings < 100 {
+        match common::next_event(&mut session.incoming).await {
+            Incoming::Ping(_) => pings += 1,
+            other => panic!("expected a ping, got {other:?}"),
+        }
+    }
+    session.handle.close(1000, "").await.unwrap();
+    let (_, info) = until_closed(&mut session.incoming).await;
+    assert!(info.clean, "{info:?}");
+    let answered = server.join().await;
+    assert_eq!(answered.last(), Some(&99));
+    assert!(
+        answered.windows(2).all(|w| w[0] < w[1]),
+        "pongs out of order: {answered:?}"
+    );
+}
