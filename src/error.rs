@@ -21,7 +21,8 @@ pub enum Error {
     InvalidHeader(String),
     /// A [`Config`](crate::Config) setting is unusable; the text names it.
     InvalidConfig(&'static str),
-    /// The TCP (or TLS) connection could not be established.
+    /// The TCP connection (to the server, or to the proxy) could not be established, or the
+    /// proxy's answer to `CONNECT` was not valid HTTP. TLS failures are [`Error::Tls`].
     Connect(String),
     /// TLS failed: the server's certificate is not trusted or not valid for the URL's host,
     /// the TLS handshake broke down, or the TLS configuration is unusable (for example a

@@ -85,6 +85,50 @@ async fn connects_with_the_private_ca_and_sends_host_with_port() {
 }
 
 #[actix_web::test]
+async fn origin_cookies_and_basic_auth_reach_the_server() {
+    let pki = Pki::new("tls test CA");
+    let server = TlsEchoServer::start(pki.server_config(&["127.0.0.1"]));
+    let session = within(
+        "wss connect",
+        ClientSession::builder(server.url("127.0.0.1", "/echo"))
+            .tls(trusting(&pki))
+            .origin("https://app.example")
+            .cookie("theme", "dark")
+            .cookie("sid", "s3cret")
+            .basic_auth("aladdin", Some("open sesame"))
+            .config(config())
+            .connect_stream(),
+    )
+    .await
+    .expect("connect");
+    let mirrored = |name: &str| session.handshake.response_header(name).map(str::to_string);
+    assert_eq!(mirrored("x-origin").as_deref(), Some("https://app.example"));
+    assert_eq!(
+        mirrored("x-cookie").as_deref(),
+        Some("theme=dark; sid=s3cret")
+    );
+    assert_eq!(
+        mirrored("x-authorization").as_deref(),
+        Some("Basic YWxhZGRpbjpvcGVuIHNlc2FtZQ==")
+    );
+    let recorded = |name: &str| {
+        session
+            .handshake
+            .request_headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(recorded("cookie").as_deref(), Some("<redacted>"));
+    assert_eq!(recorded("authorization").as_deref(), Some("<redacted>"));
+    session.handle.close(1000, "").await.unwrap();
+    let mut incoming = session.incoming;
+    let (_, info) = until_closed(&mut incoming).await;
+    assert!(info.clean, "{info:?}");
+    server.stop().await;
+}
+
+#[actix_web::test]
 async fn refuses_a_server_the_roots_do_not_vouch_for() {
     let pki = Pki::new("unknown CA");
     let server = TlsEchoServer::start(pki.server_config(&["127.0.0.1"]));
