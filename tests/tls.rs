@@ -128,6 +128,42 @@ async fn origin_cookies_and_basic_auth_reach_the_server() {
     server.stop().await;
 }
 
+/// `ws://[::1]:PORT/`: the IPv6 literal reaches the socket (skipped where ::1 is absent).
+#[actix_web::test]
+async fn ipv6_literal_urls_connect() {
+    let Ok(listener) = TcpListener::bind("[::1]:0") else {
+        eprintln!("no IPv6 loopback here: skipped");
+        return;
+    };
+    let url = format!("ws://[::1]:{}/", listener.local_addr().unwrap().port());
+    let answer = std::thread::spawn(move || {
+        use std::io::{Read as _, Write as _};
+        let (mut peer, _) = listener.accept().unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut buf = [0u8; 2048];
+        let n = peer.read(&mut buf).unwrap_or(0);
+        let _ = peer.write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 2\r\n\r\nno");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    });
+    let outcome = within(
+        "connect to [::1]",
+        ClientSession::builder(url)
+            .config(config())
+            .connect_stream(),
+    )
+    .await;
+    match outcome {
+        Err(Error::Rejected(rejection)) => assert_eq!(rejection.status, 403),
+        other => panic!("expected the 403, got {:?}", other.err()),
+    }
+    let request = answer.join().unwrap();
+    assert!(
+        request.to_ascii_lowercase().contains("\r\nhost: [::1]:"),
+        "{request}"
+    );
+}
+
 #[actix_web::test]
 async fn refuses_a_server_the_roots_do_not_vouch_for() {
     let pki = Pki::new("unknown CA");

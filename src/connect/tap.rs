@@ -205,19 +205,39 @@ async fn open_tcp(
     info: ConnectInfo<Uri>,
 ) -> Result<TcpStream, Error> {
     let Some(proxy) = &route.proxy else {
+        let info = with_ip_literal(info, &route.host, route.port);
         let connection = tcp
             .call(info)
             .await
             .map_err(|e| Error::Connect(format!("{}:{}: {e}", route.host, route.port)))?;
         return Ok(connection.into_parts().0);
     };
+    let proxy_uri = proxy.uri()?;
+    let info = with_ip_literal(
+        ConnectInfo::new(proxy_uri.clone()),
+        proxy_uri.host().unwrap_or_default(),
+        proxy_uri.port_u16().unwrap_or(80),
+    );
     let connection = tcp
-        .call(ConnectInfo::new(proxy.uri()?))
+        .call(info)
         .await
         .map_err(|e| Error::Connect(format!("proxy {}: {e}", proxy.authority())))?;
     let mut io = connection.into_parts().0;
     proxy.tunnel(&mut io, &route.host, route.port).await?;
     Ok(io)
+}
+
+/// actix-tls resolves `[::1]` (an IPv6 literal as a URI writes it) as a name and fails:
+/// give it the address instead.
+fn with_ip_literal(info: ConnectInfo<Uri>, host: &str, port: u16) -> ConnectInfo<Uri> {
+    match host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+    {
+        Ok(ip) => info.set_addr(std::net::SocketAddr::new(ip, port)),
+        Err(_) => info,
+    }
 }
 
 async fn open_transport(
