@@ -26,6 +26,26 @@ fn client_binary() -> PathBuf {
             if !cfg!(debug_assertions) {
                 build.arg("--release");
             }
+            // Cargo sets these for this test process; passed on, they would look like a
+            // changed environment to build scripts that watch them (ring's does), and the
+            // nested build and the next `cargo test` would keep rebuilding each other.
+            for (name, _) in std::env::vars_os() {
+                let name = name.to_string_lossy().into_owned();
+                let set_for_tests = ["CARGO_PKG_", "CARGO_BIN_", "CARGO_MANIFEST_", "__CARGO"]
+                    .iter()
+                    .any(|prefix| name.starts_with(prefix))
+                    || [
+                        "CARGO_CRATE_NAME",
+                        "CARGO_PRIMARY_PACKAGE",
+                        "CARGO_TARGET_TMPDIR",
+                        "CARGO_RUSTC_CURRENT_DIR",
+                        "OUT_DIR",
+                    ]
+                    .contains(&name.as_str());
+                if set_for_tests {
+                    build.env_remove(&name);
+                }
+            }
             let status = build.status().expect("run cargo build --example client");
             assert!(status.success(), "cargo build --example client failed");
             let exe = std::env::current_exe().unwrap();
