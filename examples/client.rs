@@ -18,12 +18,20 @@
 //!   --max-message-size BYTES largest message accepted
 //!   --header 'Name: value'   extra request header (repeatable)
 //!   --protocol NAME          offer a subprotocol (repeatable)
+//!   --ca FILE                also trust the CA certificates in this PEM file (wss://)
+//!   --proxy URL              connect through this HTTP proxy: http://[user:pass@]host:port
+//!
+//! `wss://` servers are always verified (the Mozilla roots, plus `--ca`); there is no option
+//! to turn verification off. A refused connection (untrusted certificate, wrong host name,
+//! proxy refusal) prints `error: ...` and `closed code=1006 clean=false` and exits 1.
 
 use std::io::{BufRead, Write as _};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use actix_ws_session::{ClientSession, CloseCode, Config, Incoming};
+#[cfg(feature = "rustls")]
+use actix_ws_session::TlsConfig;
+use actix_ws_session::{ClientSession, CloseCode, Config, Incoming, Proxy};
 use futures::{SinkExt, StreamExt};
 
 struct Options {
@@ -32,16 +40,21 @@ struct Options {
     headers: Vec<(String, String)>,
     protocols: Vec<String>,
     config: Config,
+    ca: Option<String>,
+    proxy: Option<String>,
 }
 
 const USAGE: &str = "usage: client [--no-mask] [--ping-interval MS] [--ping-timeout MS] \
-[--close-timeout MS] [--max-message-size BYTES] [--header 'Name: value']... [--protocol NAME]... URL";
+[--close-timeout MS] [--max-message-size BYTES] [--header 'Name: value']... [--protocol NAME]... \
+[--ca FILE] [--proxy URL] URL";
 
 fn parse_options() -> Result<Options, String> {
     let mut url = None;
     let mut no_mask = false;
     let mut headers = Vec::new();
     let mut protocols = Vec::new();
+    let mut ca = None;
+    let mut proxy = None;
     let mut config = Config::default().ping_interval(None);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -68,6 +81,8 @@ fn parse_options() -> Result<Options, String> {
                 headers.push((name.trim().to_string(), value.trim().to_string()));
             }
             "--protocol" => protocols.push(value()?),
+            "--ca" => ca = Some(value()?),
+            "--proxy" => proxy = Some(value()?),
             "-h" | "--help" => return Err(USAGE.to_string()),
             other if other.starts_with('-') => {
                 return Err(format!("unknown option {other}\n{USAGE}"))
@@ -81,6 +96,8 @@ fn parse_options() -> Result<Options, String> {
         headers,
         protocols,
         config,
+        ca,
+        proxy,
     })
 }
 
@@ -105,6 +122,20 @@ async fn run(options: Options) -> Result<bool, String> {
     }
     for protocol in options.protocols {
         builder = builder.protocol(protocol);
+    }
+    if let Some(path) = &options.ca {
+        #[cfg(feature = "rustls")]
+        {
+            let tls = TlsConfig::new()
+                .add_ca_pem_file(path)
+                .map_err(|e| e.to_string())?;
+            builder = builder.tls(tls);
+        }
+        #[cfg(not(feature = "rustls"))]
+        return Err(format!("--ca {path}: built without the `rustls` feature"));
+    }
+    if let Some(url) = &options.proxy {
+        builder = builder.proxy(Proxy::new(url).map_err(|e| e.to_string())?);
     }
     let session = builder.connect_stream().await.map_err(|e| e.to_string())?;
     if options.no_mask {

@@ -3,12 +3,15 @@
 use std::sync::Arc;
 
 use actix::{Addr, Recipient};
-use awc::http::header::{HeaderName, HeaderValue, AUTHORIZATION, ORIGIN};
+use awc::http::header::{HeaderName, HeaderValue, AUTHORIZATION, COOKIE, ORIGIN};
+use base64::Engine as _;
 use futures::channel::mpsc;
 
 use crate::actors::session::{ClientSession, Deliver};
 use crate::config::Config;
-use crate::connect::{self, Handshake, Request};
+#[cfg(feature = "rustls")]
+use crate::connect::TlsConfig;
+use crate::connect::{self, Handshake, Proxy, ProxySetting, Request};
 use crate::error::Error;
 use crate::handle::{IncomingStream, Session, SessionHandle};
 use crate::messages::Incoming;
@@ -32,12 +35,21 @@ use crate::messages::Incoming;
 /// `connect` and `connect_stream` must run inside an actix `System` (e.g. under
 /// `#[actix::main]` or `#[actix_web::main]`); the session's actors start on the current
 /// arbiter.
+///
+/// `wss://` URLs (feature `rustls`, on by default) are verified against the Mozilla roots
+/// unless [`ClientBuilder::tls`] says otherwise. No proxy is used unless
+/// [`ClientBuilder::proxy`] or [`ClientBuilder::proxy_from_env`] asks for one.
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
     url: String,
     headers: Vec<(HeaderName, HeaderValue)>,
+    /// `name=value` pairs, joined into one `Cookie` header.
+    cookies: Vec<String>,
     protocols: Vec<String>,
     config: Config,
+    #[cfg(feature = "rustls")]
+    tls: Option<TlsConfig>,
+    proxy: ProxySetting,
     /// The first invalid header, reported by `connect`.
     invalid: Option<Error>,
 }
@@ -58,8 +70,12 @@ impl ClientBuilder {
         Self {
             url: url.into(),
             headers: Vec::new(),
+            cookies: Vec::new(),
             protocols: Vec::new(),
             config: Config::default(),
+            #[cfg(feature = "rustls")]
+            tls: None,
+            proxy: ProxySetting::Direct,
             invalid: None,
         }
     }
@@ -82,9 +98,58 @@ impl ClientBuilder {
         self.header(AUTHORIZATION.as_str(), &format!("Bearer {token}"))
     }
 
+    /// Sets `Authorization: Basic base64(user:password)` (recorded as `<redacted>` in the
+    /// handshake); `None` sends `user:` with an empty password, as awc does.
+    pub fn basic_auth(self, user: &str, password: Option<&str>) -> Self {
+        let token = base64::engine::general_purpose::STANDARD
+            .encode(format!("{user}:{}", password.unwrap_or_default()));
+        self.header(AUTHORIZATION.as_str(), &format!("Basic {token}"))
+    }
+
     /// Sets the `Origin` header.
     pub fn origin(self, origin: &str) -> Self {
         self.header(ORIGIN.as_str(), origin)
+    }
+
+    /// Adds a cookie: all cookies go out in one `Cookie: a=1; b=2` header (appended to a
+    /// `Cookie` header set with [`ClientBuilder::header`], if any), recorded as `<redacted>`
+    /// in the handshake. A name that is not an HTTP token, or a value with characters
+    /// RFC 6265 does not allow (space, `"`, `,`, `;`, `\`, controls), makes `connect` fail
+    /// with [`Error::InvalidHeader`].
+    pub fn cookie(mut self, name: &str, value: &str) -> Self {
+        if valid_cookie(name, value) {
+            self.cookies.push(format!("{name}={value}"));
+        } else {
+            self.invalid
+                .get_or_insert(Error::InvalidHeader(format!("cookie {name:?}")));
+        }
+        self
+    }
+
+    /// How `wss://` servers are verified: extra CAs, native roots, or a whole
+    /// `rustls::ClientConfig`. Default: [`TlsConfig::new`] (the Mozilla roots). Feature
+    /// `rustls`.
+    #[cfg(feature = "rustls")]
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Connects through the HTTP proxy `proxy` (a `CONNECT` tunnel, for `ws://` and
+    /// `wss://`), unless its bypass list names the URL's host.
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = ProxySetting::Fixed(proxy);
+        self
+    }
+
+    /// Connects through the proxy named by the environment when connecting, as
+    /// [`Proxy::from_env`] reads it (`https_proxy`/`HTTPS_PROXY` for `wss://`,
+    /// `http_proxy`/`HTTP_PROXY` for `ws://`, then `all_proxy`/`ALL_PROXY`; `no_proxy` /
+    /// `NO_PROXY` as the bypass list), or directly when none is set. Without this call the
+    /// environment is never read.
+    pub fn proxy_from_env(mut self) -> Self {
+        self.proxy = ProxySetting::FromEnv;
+        self
     }
 
     /// Offers a subprotocol (`Sec-WebSocket-Protocol`), in order of preference. A server
@@ -105,7 +170,9 @@ impl ClientBuilder {
     ///
     /// # Errors
     /// [`Error::InvalidConfig`], [`Error::InvalidHeader`], [`Error::InvalidUrl`],
-    /// [`Error::Connect`], [`Error::HandshakeTimeout`], [`Error::Rejected`] (non-101 answer,
+    /// [`Error::Connect`], [`Error::Tls`] (untrusted certificate, wrong host name),
+    /// [`Error::Proxy`] (the proxy refused the tunnel), [`Error::HandshakeTimeout`] (for the
+    /// proxy, TLS and HTTP steps together), [`Error::Rejected`] (non-101 answer,
     /// with status, headers and the start of the body), [`Error::Handshake`],
     /// [`Error::UnexpectedProtocol`], [`Error::UnexpectedExtension`].
     pub async fn connect(self, recipient: Recipient<Incoming>) -> Result<Connection, Error> {
@@ -134,10 +201,20 @@ impl ClientBuilder {
         })
     }
 
-    fn into_request(self) -> Result<Request, Error> {
+    fn into_request(mut self) -> Result<Request, Error> {
         self.config.validate()?;
         if let Some(error) = self.invalid {
             return Err(error);
+        }
+        if !self.cookies.is_empty() {
+            let mut cookies = self.cookies.join("; ");
+            if let Some(at) = self.headers.iter().position(|(name, _)| *name == COOKIE) {
+                let (_, earlier) = self.headers.remove(at);
+                cookies = format!("{}; {cookies}", String::from_utf8_lossy(earlier.as_bytes()));
+            }
+            let value = HeaderValue::try_from(cookies)
+                .map_err(|_| Error::InvalidHeader("Cookie".into()))?;
+            self.headers.push((COOKIE, value));
         }
         Ok(Request {
             url: self.url,
@@ -145,6 +222,92 @@ impl ClientBuilder {
             protocols: self.protocols,
             timeout: self.config.handshake_timeout,
             compression: self.config.compression,
+            #[cfg(feature = "rustls")]
+            tls: self.tls,
+            proxy: self.proxy,
         })
+    }
+}
+
+/// RFC 6265: the name is a token, the value cookie-octets (optionally in double quotes).
+fn valid_cookie(name: &str, value: &str) -> bool {
+    let token = |b: u8| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b);
+    let octet = |b: u8| b.is_ascii_graphic() && !b"\",;\\".contains(&b);
+    let value = value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(value);
+    !name.is_empty() && name.bytes().all(token) && value.bytes().all(octet)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(request: &Request, name: &HeaderName) -> Option<String> {
+        request
+            .headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.to_str().unwrap().to_string())
+    }
+
+    #[test]
+    fn cookies_join_into_one_header() {
+        let request = ClientBuilder::new("ws://h/")
+            .header("Cookie", "a=1")
+            .cookie("b", "2")
+            .cookie("session", "\"x y\"")
+            .into_request();
+        assert!(matches!(request, Err(Error::InvalidHeader(_))));
+        let request = ClientBuilder::new("ws://h/")
+            .header("Cookie", "a=1")
+            .cookie("b", "2")
+            .cookie("c", "\"q\"")
+            .into_request()
+            .unwrap();
+        assert_eq!(
+            header(&request, &COOKIE).as_deref(),
+            Some("a=1; b=2; c=\"q\"")
+        );
+        assert_eq!(
+            request.headers.iter().filter(|(n, _)| *n == COOKIE).count(),
+            1
+        );
+        for (name, value) in [
+            ("", "v"),
+            ("a b", "v"),
+            ("a=b", "v"),
+            ("n", "x;y"),
+            ("n", "x,y"),
+        ] {
+            assert!(
+                ClientBuilder::new("ws://h/")
+                    .cookie(name, value)
+                    .into_request()
+                    .is_err(),
+                "{name:?}={value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn basic_auth_encodes_user_and_password() {
+        let request = ClientBuilder::new("ws://h/")
+            .basic_auth("aladdin", Some("open sesame"))
+            .into_request()
+            .unwrap();
+        assert_eq!(
+            header(&request, &AUTHORIZATION).as_deref(),
+            Some("Basic YWxhZGRpbjpvcGVuIHNlc2FtZQ==")
+        );
+        let request = ClientBuilder::new("ws://h/")
+            .basic_auth("u", None)
+            .into_request()
+            .unwrap();
+        assert_eq!(
+            header(&request, &AUTHORIZATION).as_deref(),
+            Some("Basic dTo=")
+        );
     }
 }

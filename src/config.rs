@@ -30,9 +30,12 @@ pub struct Config {
     /// connection with code 1011, reason "ping timeout". Default: 20 s.
     pub ping_timeout: Duration,
     /// How long a closing session waits for the peer's Close frame and then for the
-    /// socket to end, before it drops the socket and reports code 1006. Default: 10 s.
+    /// socket to end, before it drops the socket. Without the peer's Close by then, the
+    /// session reports 1006 and [`Error::CloseTimeout`]; with it, the close counts as clean
+    /// even though the peer kept the socket open. Default: 10 s.
     pub close_timeout: Duration,
-    /// Limit for the whole opening handshake (TCP connect, TLS, HTTP upgrade).
+    /// Limit for the whole opening handshake (TCP connect, proxy CONNECT, TLS, HTTP
+    /// upgrade).
     /// Default: 10 s.
     pub handshake_timeout: Duration,
     /// Largest frame payload accepted from the peer; a larger frame fails the connection

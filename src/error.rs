@@ -21,8 +21,21 @@ pub enum Error {
     InvalidHeader(String),
     /// A [`Config`](crate::Config) setting is unusable; the text names it.
     InvalidConfig(&'static str),
-    /// The TCP (or TLS) connection could not be established.
+    /// The TCP connection (to the server, or to the proxy) could not be established, or the
+    /// proxy's answer to `CONNECT` was not valid HTTP. TLS failures are [`Error::Tls`].
     Connect(String),
+    /// TLS failed: the server's certificate is not trusted or not valid for the URL's host,
+    /// the TLS handshake broke down, or the TLS configuration is unusable (for example a
+    /// CA file that holds no certificate). The text says which.
+    Tls(String),
+    /// The HTTP proxy answered `CONNECT` with a status other than 2xx (407: proxy
+    /// authentication required or refused).
+    Proxy {
+        /// The proxy's HTTP status.
+        status: u16,
+        /// The proxy's reason phrase.
+        reason: String,
+    },
     /// The opening handshake did not finish within `handshake_timeout`.
     HandshakeTimeout(Duration),
     /// The server answered the upgrade request with something other than 101.
@@ -101,6 +114,10 @@ impl fmt::Display for Error {
             Self::InvalidHeader(why) => write!(f, "invalid header: {why}"),
             Self::InvalidConfig(why) => write!(f, "invalid config: {why}"),
             Self::Connect(why) => write!(f, "cannot connect: {why}"),
+            Self::Tls(why) => write!(f, "TLS: {why}"),
+            Self::Proxy { status, reason } => {
+                write!(f, "proxy refused the tunnel with status {status} {reason}")
+            }
             Self::HandshakeTimeout(limit) => write!(f, "handshake took longer than {limit:?}"),
             Self::Rejected(rejection) => write!(
                 f,

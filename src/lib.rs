@@ -70,7 +70,9 @@ pub mod proto;
 pub use actors::session::{ClientSession, SendReply};
 pub use builder::{ClientBuilder, Connection};
 pub use config::Config;
-pub use connect::Handshake;
+#[cfg(feature = "rustls")]
+pub use connect::TlsConfig;
+pub use connect::{Handshake, Proxy};
 pub use error::{Error, Rejection};
 pub use handle::{IncomingStream, Session, SessionHandle};
 pub use messages::{
@@ -78,3 +80,6 @@ pub use messages::{
     SessionStats, SetMasking,
 };
 pub use proto::{CloseCode, CloseFrame};
+/// The rustls version `TlsConfig::custom` takes a `ClientConfig` of (feature `rustls`).
+#[cfg(feature = "rustls")]
+pub use rustls;

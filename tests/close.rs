@@ -321,3 +321,123 @@ async fn close_without_a_status_sends_an_empty_close_frame() {
     let close = server.join().await;
     assert!(close.payload.is_empty(), "{close:?}");
 }
+
+#[actix_web::test]
+async fn nothing_is_written_after_the_close_frame() {
+    let server = ScriptedServer::start(|peer| {
+        let close = peer.read_until_close();
+        // Provoke a Pong (and give the client time to misbehave) before finishing.
+        peer.send(op::PING, b"after your close");
+        std::thread::sleep(Duration::from_millis(300));
+        peer.send(op::CLOSE, &close.payload);
+        peer.wait_for_eof(Duration::from_secs(5));
+        peer.received.clone()
+    });
+    let mut session = within(
+        "connect",
+        ClientSession::builder(server.url())
+            .config(quiet())
+            .connect_stream(),
+    )
+    .await
+    .unwrap();
+    session.handle.close(1000, "").await.unwrap();
+    let (_, info) = until_closed(&mut session.incoming).await;
+    assert!(info.clean, "{info:?}");
+    let received = server.join().await;
+    let opcodes: Vec<u8> = received.iter().map(|f| f.opcode).collect();
+    assert_eq!(opcodes, vec![op::CLOSE], "frames after the Close frame");
+}
+
+#[actix_web::test]
+async fn peer_close_followed_by_immediate_disconnect_reports_the_peer_code() {
+    let server = ScriptedServer::start(|peer| {
+        peer.send_close(1000, "bye now");
+        // The script ends: the socket is dropped without waiting for the echo.
+    });
+    let mut session = within(
+        "connect",
+        ClientSession::builder(server.url())
+            .config(quiet())
+            .connect_stream(),
+    )
+    .await
+    .unwrap();
+    let (_, info) = until_closed(&mut session.incoming).await;
+    server.join().await;
+    assert_eq!(info.code.as_u16(), 1000, "{info:?}");
+    assert_eq!(info.reason, "bye now");
+    assert_eq!(info.initiator, Initiator::Peer);
+}
+
+/// The part of this that holds today (the client does not wait for the peer's TCP close
+/// longer than `close_timeout`) is also covered, unignored, by
+/// `peer_that_answers_close_but_keeps_the_socket_open_is_not_waited_for`.
+#[actix_web::test]
+async fn peer_that_answers_close_but_keeps_the_socket_open_is_cut_off() {
+    let server = ScriptedServer::start(|peer| {
+        let close = peer.read_until_close();
+        peer.send(op::CLOSE, &close.payload);
+        // The client half-closes (FIN) after the handshake; keep our side open anyway,
+        // holding the socket for 4 s: the client must not wait for it.
+        let half_closed = peer.wait_for_eof(Duration::from_secs(4));
+        std::thread::sleep(Duration::from_secs(4));
+        half_closed
+    });
+    let limit = Duration::from_millis(500);
+    let mut session = within(
+        "connect",
+        ClientSession::builder(server.url())
+            .config(quiet().close_timeout(limit))
+            .connect_stream(),
+    )
+    .await
+    .unwrap();
+    let started = Instant::now();
+    session.handle.close(1000, "").await.unwrap();
+    let (_, info) = until_closed(&mut session.incoming).await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "waited {took:?}");
+    assert_eq!(info.initiator, Initiator::Local);
+    // The close handshake completed: Close frames went both ways (see `CloseInfo::code`
+    // and `CloseInfo::clean`), only the TCP close was cut short.
+    assert_eq!(info.code.as_u16(), 1000, "{info:?}");
+    assert!(info.clean, "{info:?}");
+    assert!(
+        server.join().await,
+        "the client never half-closed the socket"
+    );
+}
+
+#[actix_web::test]
+async fn peer_that_answers_close_but_keeps_the_socket_open_is_not_waited_for() {
+    let server = ScriptedServer::start(|peer| {
+        let close = peer.read_until_close();
+        peer.send(op::CLOSE, &close.payload);
+        let half_closed = peer.wait_for_eof(Duration::from_secs(4));
+        std::thread::sleep(Duration::from_secs(3)); // hold our side open
+        half_closed
+    });
+    let limit = Duration::from_millis(500);
+    let mut session = within(
+        "connect",
+        ClientSession::builder(server.url())
+            .config(quiet().close_timeout(limit))
+            .connect_stream(),
+    )
+    .await
+    .unwrap();
+    let started = Instant::now();
+    session.handle.close(1000, "").await.unwrap();
+    let (_, info) = until_closed(&mut session.incoming).await;
+    let took = started.elapsed();
+    assert!(
+        took >= limit && took < Duration::from_secs(2),
+        "took {took:?}"
+    );
+    assert_eq!(info.initiator, Initiator::Local);
+    assert!(
+        server.join().await,
+        "the client never half-closed the socket"
+    );
+}

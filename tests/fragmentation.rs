@@ -170,3 +170,44 @@ async fn outgoing_messages_are_split_at_fragment_size() {
         text.into_bytes()
     );
 }
+
+#[actix_web::test]
+async fn a_ping_goes_out_between_the_fragments_of_a_large_message() {
+    let server = ScriptedServer::start(|peer| {
+        let mut order = Vec::new();
+        loop {
+            let f = peer.read_frame();
+            order.push((f.opcode, f.fin));
+            if (f.opcode == op::BINARY || f.opcode == op::CONTINUATION) && f.fin {
+                break;
+            }
+        }
+        peer.finish_close_handshake();
+        order
+    });
+    let mut session = within(
+        "connect",
+        ClientSession::builder(server.url())
+            .config(quiet().fragment_size(1024))
+            .connect_stream(),
+    )
+    .await
+    .unwrap();
+    let addr = session.handle.addr().clone();
+    // 4 MiB in 1 KiB fragments: far more than one write batch.
+    let big = addr.send(actix_ws_session::Send::binary(vec![5u8; 4 << 20]));
+    let ping = addr.send(actix_ws_session::Send::Ping(Bytes::from_static(b"urgent")));
+    within("ping", ping).await.unwrap().unwrap();
+    within("big message", big).await.unwrap().unwrap();
+    session.handle.close(1000, "").await.unwrap();
+    let (_, info) = until_closed(&mut session.incoming).await;
+    assert!(info.clean, "{info:?}");
+    let order = server.join().await;
+    let ping_at = order
+        .iter()
+        .position(|(opcode, _)| *opcode == op::PING)
+        .expect("the ping was not sent before the message ended");
+    assert!(ping_at > 0, "the ping went out before the message started");
+    assert!(ping_at < order.len() - 1, "{ping_at} of {}", order.len());
+    assert_eq!(order.len(), 4096 + 1);
+}

@@ -231,3 +231,44 @@ async fn silent_server_hits_the_handshake_timeout() {
         "the client did not drop the socket after the timeout"
     );
 }
+
+#[actix_web::test]
+async fn bad_input_is_refused_before_connecting() {
+    let result = ClientSession::builder("ws://127.0.0.1:1/")
+        .header("bad header name", "x")
+        .connect_stream()
+        .await;
+    assert!(
+        matches!(result, Err(Error::InvalidHeader(_))),
+        "{:?}",
+        result.map(|s| s.handshake)
+    );
+    let result = ClientSession::builder("ws://127.0.0.1:1/")
+        .header("x-ok", "line\nbreak")
+        .connect_stream()
+        .await;
+    assert!(
+        matches!(result, Err(Error::InvalidHeader(_))),
+        "{:?}",
+        result.map(|s| s.handshake)
+    );
+    let result = ClientSession::builder("ws://127.0.0.1:1/")
+        .config(Config::default().close_timeout(Duration::ZERO))
+        .connect_stream()
+        .await;
+    assert!(
+        matches!(result, Err(Error::InvalidConfig(_))),
+        "{:?}",
+        result.map(|s| s.handshake)
+    );
+    let result = within(
+        "connect",
+        ClientSession::builder("not a url at all").connect_stream(),
+    )
+    .await;
+    assert!(
+        matches!(result, Err(Error::InvalidUrl(_))),
+        "{:?}",
+        result.map(|s| s.handshake)
+    );
+}

@@ -177,3 +177,87 @@ async fn silent_peer_is_failed_with_1011() {
         "Close 1011 after {after:?}"
     );
 }
+
+#[actix_web::test]
+async fn user_ping_gets_its_pong_and_oversized_control_frames_are_refused() {
+    let server = common::EchoServer::start();
+    let mut session = within(
+        "connect",
+        ClientSession::builder(server.url("/echo"))
+            .config(Config::default().ping_interval(None))
+            .connect_stream(),
+    )
+    .await
+    .unwrap();
+    session.handle.ping("marco").await.unwrap();
+    assert_eq!(
+        common::next_event(&mut session.incoming).await,
+        Incoming::Pong(Bytes::from_static(b"marco"))
+    );
+    assert_eq!(
+        session.handle.ping(vec![0u8; 126]).await,
+        Err(Error::ControlFrameTooLong(126))
+    );
+    assert_eq!(
+        session
+            .handle
+            .send(actix_ws_session::Send::Pong(Bytes::from(vec![0u8; 200])))
+            .await,
+        Err(Error::ControlFrameTooLong(200))
+    );
+    // 125 bytes is allowed.
+    session.handle.ping(vec![7u8; 125]).await.unwrap();
+    assert_eq!(
+        common::next_event(&mut session.incoming).await,
+        Incoming::Pong(Bytes::from(vec![7u8; 125]))
+    );
+    session.handle.close(1000, "").await.unwrap();
+    let (_, info) = until_closed(&mut session.incoming).await;
+    assert!(info.clean, "{info:?}");
+    server.stop().await;
+}
+
+#[actix_web::test]
+async fn a_long_ping_burst_still_gets_the_last_ping_answered() {
+    let server = ScriptedServer::start(|peer| {
+        let burst: Vec<u8> = (0..100u8)
+            .flat_map(|i| frame(op::PING, &[b'q', i]))
+            .collect();
+        peer.write(&burst);
+        let mut answered = Vec::new();
+        loop {
+            let f = peer.read_frame();
+            assert_eq!(f.opcode, op::PONG, "{f:?}");
+            answered.push(f.payload[1]);
+            if f.payload[1] == 99 {
+                break;
+            }
+        }
+        peer.finish_close_handshake();
+        answered
+    });
+    let mut session = within(
+        "connect",
+        ClientSession::builder(server.url())
+            .config(Config::default().ping_interval(None))
+            .connect_stream(),
+    )
+    .await
+    .unwrap();
+    let mut pings = 0;
+    while pings < 100 {
+        match common::next_event(&mut session.incoming).await {
+            Incoming::Ping(_) => pings += 1,
+            other => panic!("expected a ping, got {other:?}"),
+        }
+    }
+    session.handle.close(1000, "").await.unwrap();
+    let (_, info) = until_closed(&mut session.incoming).await;
+    assert!(info.clean, "{info:?}");
+    let answered = server.join().await;
+    assert_eq!(answered.last(), Some(&99));
+    assert!(
+        answered.windows(2).all(|w| w[0] < w[1]),
+        "pongs out of order: {answered:?}"
+    );
+}

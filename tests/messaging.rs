@@ -286,3 +286,32 @@ async fn handler_waiting_on_the_session_does_not_deadlock() {
         .unwrap();
     server.stop().await;
 }
+
+#[actix_web::test]
+async fn session_keeps_running_after_its_address_is_dropped() {
+    let server = common::ScriptedServer::start(|peer| {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        peer.send(common::op::TEXT, b"still there?");
+        peer.send_close(1000, "done");
+        peer.read_until_close()
+    });
+    let (recipient, mut events) = recorder();
+    let connection = within(
+        "connect",
+        ClientSession::builder(server.url())
+            .config(quiet())
+            .connect(recipient),
+    )
+    .await
+    .unwrap();
+    drop(connection); // every address the user had
+    assert_eq!(
+        next_event(&mut events).await,
+        Incoming::Text("still there?".into())
+    );
+    let (_, info) = until_closed(&mut events).await;
+    assert_eq!(info.code.as_u16(), 1000);
+    assert!(info.clean, "{info:?}");
+    let echo = server.join().await;
+    assert_eq!(echo.close().map(|(code, _)| code), Some(1000));
+}

@@ -5,21 +5,36 @@
 //! record of the exchange) and takes the raw socket out of awc's `Framed` **together with
 //! its read buffer**: frames the server sent in the same segment as its 101 answer are in
 //! that buffer and belong to the session.
+//!
+//! awc only ever sees a `ws://` URL: this crate's connector ([`tap`]) opens the transport
+//! itself (TCP, an HTTP proxy's `CONNECT` tunnel, TLS for `wss://`), so the refused-upgrade
+//! tap reads plaintext for `wss://` too, TLS runs inside a proxy tunnel, and ALPN is
+//! `http/1.1` only. The `Host` header is set from the URL the user gave (port omitted when it
+//! is the scheme's default).
 
+mod proxy;
 mod tap;
+#[cfg(feature = "rustls")]
+mod tls;
+
+pub use proxy::Proxy;
+#[cfg(feature = "rustls")]
+pub use tls::TlsConfig;
 
 use std::time::Duration;
 
+use awc::error::ConnectError;
 use awc::error::{SendRequestError, WsClientError};
 use awc::http::header::{
-    HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION,
+    HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, COOKIE, HOST, PROXY_AUTHORIZATION,
 };
+use awc::http::Uri;
 use awc::BoxedSocket;
 use bytes::{Bytes, BytesMut};
 
 use crate::error::{Error, Rejection};
 use crate::proto::{DeflateConfig, DeflateParams};
-use tap::{Tap, TapConnector};
+use tap::{Failure, Route, Tap, TapConnector};
 
 /// Longest body prefix kept from a refused upgrade.
 const REJECTION_BODY_LIMIT: usize = 1024;
@@ -27,7 +42,7 @@ const REJECTION_BODY_LIMIT: usize = 1024;
 /// Shown instead of the value of a header that carries a secret.
 const REDACTED: &str = "<redacted>";
 
-/// What the client asks for: URL, extra headers, offered subprotocols.
+/// What the client asks for: URL, extra headers, offered subprotocols, TLS and proxy.
 #[derive(Debug, Clone)]
 pub(crate) struct Request {
     pub(crate) url: String,
@@ -36,6 +51,22 @@ pub(crate) struct Request {
     pub(crate) timeout: Duration,
     /// permessage-deflate to offer, if any.
     pub(crate) compression: Option<DeflateConfig>,
+    /// TLS for `wss://`; `None`: [`TlsConfig::new`] (the webpki roots).
+    #[cfg(feature = "rustls")]
+    pub(crate) tls: Option<TlsConfig>,
+    pub(crate) proxy: ProxySetting,
+}
+
+/// Whether, and through which proxy, to connect.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum ProxySetting {
+    /// Straight to the target (the default: the environment is not read).
+    #[default]
+    Direct,
+    /// Through this proxy, unless its bypass list names the target host.
+    Fixed(Proxy),
+    /// Through the proxy the environment names at connect time ([`Proxy::from_env`]).
+    FromEnv,
 }
 
 /// The opening handshake as it happened, like Ktor's `call` on a session.
@@ -57,6 +88,9 @@ pub struct Handshake {
     pub protocol: Option<String>,
     /// The extensions the server accepted (empty: none).
     pub extensions: Vec<String>,
+    /// The HTTP proxy the connection was tunnelled through (`host:port`, never its
+    /// credentials), or `None` for a direct connection.
+    pub proxy: Option<String>,
 }
 
 impl Handshake {
@@ -79,16 +113,46 @@ pub(crate) struct Upgraded {
 }
 
 /// Performs the opening handshake within `request.timeout`.
+///
+/// Everything (proxy tunnel, TLS, HTTP upgrade) runs inside the one timeout.
 pub(crate) async fn open(request: &Request) -> Result<Upgraded, Error> {
+    let target = Target::parse(&request.url)?;
+    let proxy = match &request.proxy {
+        ProxySetting::Direct => None,
+        ProxySetting::Fixed(proxy) => Some(proxy.clone()),
+        ProxySetting::FromEnv => Proxy::from_env(&request.url)?,
+    }
+    .filter(|proxy| !proxy.bypasses(&target.host));
+    let route = Route {
+        host: target.host.clone(),
+        port: target.port,
+        #[cfg(feature = "rustls")]
+        tls: match (target.secure, &request.tls) {
+            (false, _) => None,
+            (true, Some(tls)) => Some(tls.client_config()?),
+            (true, None) => Some(tls::default_config()?),
+        },
+        proxy: proxy.clone(),
+    };
+    #[cfg(not(feature = "rustls"))]
+    if target.secure {
+        return Err(Error::InvalidUrl(
+            "wss:// needs the crate feature `rustls`".into(),
+        ));
+    }
     let tap = Tap::recording();
+    let failure = Failure::default();
     let connector = awc::Connector::new()
-        .connector(TapConnector::new(tap.clone()))
+        .connector(TapConnector::new(tap.clone(), route, failure.clone()))
         .timeout(request.timeout);
     let client = awc::Client::builder()
         .connector(connector)
         .timeout(request.timeout)
         .finish();
-    let mut ws = client.ws(request.url.as_str());
+    let mut ws = client.ws(target.awc_url.as_str());
+    if !request.headers.iter().any(|(name, _)| *name == HOST) {
+        ws = ws.header(HOST, target.host_header.clone());
+    }
     for (name, value) in &request.headers {
         ws = ws.header(name.clone(), value.clone());
     }
@@ -101,12 +165,22 @@ pub(crate) async fn open(request: &Request) -> Result<Upgraded, Error> {
             compression.offer(),
         );
     }
-    log::debug!("connecting to {}", redact_url(&request.url));
+    match &proxy {
+        Some(proxy) => log::debug!(
+            "connecting to {} through proxy {}",
+            redact_url(&request.url),
+            proxy.authority()
+        ),
+        None => log::debug!("connecting to {}", redact_url(&request.url)),
+    }
     let answer = actix_rt::time::timeout(request.timeout, ws.connect()).await;
     let recorded = tap.take();
     let (response, framed) = match answer {
         Err(_) => return Err(Error::HandshakeTimeout(request.timeout)),
-        Ok(Err(error)) => return Err(map_ws_error(error, &recorded, request.timeout)),
+        Ok(Err(error)) => {
+            let failure = failure.borrow_mut().take();
+            return Err(failure.unwrap_or_else(|| map_ws_error(error, &recorded, request.timeout)));
+        }
         Ok(Ok(upgraded)) => upgraded,
     };
     let response_headers = header_list(response.headers());
@@ -130,6 +204,7 @@ pub(crate) async fn open(request: &Request) -> Result<Upgraded, Error> {
         response_headers,
         protocol,
         extensions,
+        proxy: proxy.map(|proxy| proxy.authority()),
     };
     Ok(Upgraded {
         io: parts.io,
@@ -150,7 +225,10 @@ fn map_ws_error(error: WsClientError, recorded: &[u8], timeout: Duration) -> Err
         WsClientError::SendRequest(SendRequestError::Http(why)) => {
             Error::InvalidUrl(why.to_string())
         }
-        WsClientError::SendRequest(SendRequestError::Timeout) => Error::HandshakeTimeout(timeout),
+        WsClientError::SendRequest(SendRequestError::Timeout)
+        | WsClientError::SendRequest(SendRequestError::Connect(ConnectError::Timeout)) => {
+            Error::HandshakeTimeout(timeout)
+        }
         WsClientError::SendRequest(SendRequestError::Connect(why)) => {
             Error::Connect(why.to_string())
         }
@@ -161,6 +239,58 @@ fn map_ws_error(error: WsClientError, recorded: &[u8], timeout: Duration) -> Err
             String::from_utf8_lossy(&expected)
         )),
         other => Error::Handshake(other.to_string()),
+    }
+}
+
+/// The URL the user gave, taken apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    /// `wss://` (or `https://`).
+    secure: bool,
+    /// As written (an IPv6 literal keeps its brackets), without user-info.
+    host: String,
+    port: u16,
+    /// `Host` header value: host, plus `:port` unless it is the scheme's default.
+    host_header: HeaderValue,
+    /// What awc is given: always `ws://host:port/path?query`, so awc adds no TLS.
+    awc_url: String,
+}
+
+impl Target {
+    fn parse(url: &str) -> Result<Self, Error> {
+        let uri = Uri::try_from(url).map_err(|e| Error::InvalidUrl(e.to_string()))?;
+        let secure = match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
+            Some("ws" | "http") => false,
+            Some("wss" | "https") => true,
+            Some(other) => {
+                return Err(Error::InvalidUrl(format!(
+                    "unsupported scheme {other:?} (use ws:// or wss://)"
+                )))
+            }
+            None => return Err(Error::InvalidUrl("missing scheme (ws:// or wss://)".into())),
+        };
+        let host = match uri.host() {
+            Some(host) if !host.is_empty() => host.to_string(),
+            _ => return Err(Error::InvalidUrl("missing host".into())),
+        };
+        let default_port = if secure { 443 } else { 80 };
+        let port = uri.port_u16().unwrap_or(default_port);
+        let host_header = if port == default_port {
+            host.clone()
+        } else {
+            format!("{host}:{port}")
+        };
+        let host_header =
+            HeaderValue::try_from(host_header).map_err(|e| Error::InvalidUrl(e.to_string()))?;
+        let path = uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let path = if path.is_empty() { "/" } else { path };
+        Ok(Self {
+            secure,
+            awc_url: format!("ws://{host}:{port}{path}"),
+            host,
+            port,
+            host_header,
+        })
     }
 }
 
@@ -272,6 +402,32 @@ pub(crate) fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn targets_keep_host_port_and_path_and_hand_awc_plain_ws() {
+        let t = Target::parse("wss://user:pw@Example.com/feed?x=1").unwrap();
+        assert!(t.secure);
+        assert_eq!((t.host.as_str(), t.port), ("Example.com", 443));
+        assert_eq!(t.host_header, "Example.com");
+        assert_eq!(t.awc_url, "ws://Example.com:443/feed?x=1");
+        let t = Target::parse("ws://127.0.0.1:9000").unwrap();
+        assert!(!t.secure);
+        assert_eq!(t.host_header, "127.0.0.1:9000");
+        assert_eq!(t.awc_url, "ws://127.0.0.1:9000/");
+        let t = Target::parse("wss://[::1]:8443/x").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("[::1]", 8443));
+        assert_eq!(t.host_header, "[::1]:8443");
+        assert_eq!(Target::parse("ws://h:80/").unwrap().host_header, "h");
+        assert!(matches!(
+            Target::parse("ftp://h/"),
+            Err(Error::InvalidUrl(_))
+        ));
+        assert!(matches!(Target::parse("h:80"), Err(Error::InvalidUrl(_))));
+        assert!(matches!(
+            Target::parse("not a url"),
+            Err(Error::InvalidUrl(_))
+        ));
+    }
 
     #[test]
     fn rejection_keeps_status_headers_and_body_start() {

@@ -39,6 +39,8 @@ pub(crate) struct CodecActor {
     /// The write half; `None` while a write is in flight and after shutdown.
     writer: Option<WriteHalf<BoxedSocket>>,
     outbox: Outbox,
+    /// Frames and messages of the write in flight, answered when it completes.
+    in_flight: Vec<Done>,
     /// Reused buffer for the next write batch.
     spare: BytesMut,
     masking: bool,
@@ -83,6 +85,7 @@ impl CodecActor {
                 session,
                 writer: Some(write),
                 outbox: Outbox::new(fragment_size, deflater),
+                in_flight: Vec::new(),
                 spare: BytesMut::new(),
                 masking,
                 finishing: false,
@@ -106,18 +109,17 @@ impl CodecActor {
             return; // a write is in flight; it pumps again when done
         };
         let mut batch = std::mem::take(&mut self.spare);
-        let mut done = Vec::new();
         let mut rng = rand::rng();
         self.outbox.fill(
             &mut batch,
             BATCH_LIMIT,
             &mut || rng.next_u32().to_ne_bytes(),
-            &mut done,
+            &mut self.in_flight,
         );
         log::trace!(
             "writing {} bytes ({} frames/messages)",
             batch.len(),
-            done.len()
+            self.in_flight.len()
         );
         let write = async move {
             let result = async {
@@ -130,9 +132,7 @@ impl CodecActor {
         ctx.spawn(
             write
                 .into_actor(self)
-                .map(move |(writer, batch, result), act, ctx| {
-                    act.written(writer, batch, result, done, ctx)
-                }),
+                .map(|(writer, batch, result), act, ctx| act.written(writer, batch, result, ctx)),
         );
     }
 
@@ -141,9 +141,9 @@ impl CodecActor {
         writer: WriteHalf<BoxedSocket>,
         mut batch: BytesMut,
         result: std::io::Result<()>,
-        done: Vec<Done>,
         ctx: &mut Context<Self>,
     ) {
+        let done = std::mem::take(&mut self.in_flight);
         match result {
             Ok(()) => {
                 let bytes: usize = done.into_iter().map(|d| d.complete(Ok(()))).sum();
@@ -203,6 +203,12 @@ impl Actor for CodecActor {
             Some(why) => Error::ConnectionLost(why.clone()),
             None => Error::Closed,
         };
+        for done in self.in_flight.drain(..) {
+            if done.is_data() {
+                self.unsent += 1;
+            }
+            done.complete(Err(error.clone()));
+        }
         self.unsent += self.outbox.fail_all(&error);
         if let Some(session) = self.session.upgrade() {
             session.do_send(CodecStopped {

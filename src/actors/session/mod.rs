@@ -278,7 +278,7 @@ impl ClientSession {
         if ending.error.is_none() {
             if let Some(why) = stopped.write_error {
                 ending.error = Some(Error::ConnectionLost(why));
-            } else if self.timed_out {
+            } else if self.timed_out && ending.peer_close.is_none() {
                 ending.error = Some(Error::CloseTimeout(self.close_timeout));
             } else if ending.peer_close.is_none() {
                 ending.error = Some(Error::ConnectionLost(
@@ -514,7 +514,13 @@ impl Handler<CodecStopped> for ClientSession {
         if self.state == SessionState::Closed {
             return;
         }
-        let info = self.close_info(msg);
+        let mut never_sent = 0;
+        for waiting in self.outbound.drain_waiting() {
+            never_sent += 1;
+            let _ = waiting.reply.send(Err(Error::Closed));
+        }
+        let mut info = self.close_info(msg);
+        info.unsent += never_sent;
         log::info!(
             "closed: code {} ({:?}), clean {}, started by {:?}",
             info.code,
@@ -528,9 +534,6 @@ impl Handler<CodecStopped> for ClientSession {
             .flatten()
         {
             ctx.cancel_future(handle);
-        }
-        for waiting in self.outbound.drain_waiting() {
-            let _ = waiting.reply.send(Err(Error::Closed));
         }
         if let Some(pinger) = self.pinger.take() {
             pinger.do_send(StopChild);

@@ -1,0 +1,215 @@
+//! Verifies outbound backpressure: with a bounded queue, awaited sends wait while the peer
+//! does not read and complete once it does; a message over the bound is refused; and when
+//! the peer vanishes, waiting sends fail instead of hanging and unwritten messages are
+//! counted in `CloseInfo::unsent`.
+
+mod common;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use actix::Addr;
+use actix_ws_session::{ClientSession, Config, Error, Incoming, Send};
+use bytes::Bytes;
+use common::{next_event, op, until_closed, within, EchoServer, ScriptedServer, WAIT};
+
+type Pending = Pin<Box<dyn Future<Output = Result<Result<(), Error>, actix::MailboxError>>>>;
+
+fn quiet() -> Config {
+    Config::default().ping_interval(None)
+}
+
+/// Sends `chunk` repeatedly (awaiting each) until one send does not complete within 1 s;
+/// returns how many completed and the one still pending. Bounded: at most 2 048 sends.
+async fn fill_until_pending(addr: &Addr<ClientSession>, chunk: &Bytes) -> (usize, Pending) {
+    for completed in 0..2048 {
+        let mut send: Pending = Box::pin(addr.send(Send::Binary(chunk.clone())));
+        match tokio::time::timeout(Duration::from_secs(1), &mut send).await {
+            Ok(reply) => assert_eq!(reply.unwrap(), Ok(()), "send {completed}"),
+            Err(_) => return (completed, send),
+        }
+    }
+    panic!(
+        "{} MiB sent to a peer that does not read, and no send ever waited",
+        (2048 * chunk.len()) >> 20
+    );
+}
+
+#[actix_web::test]
+async fn sends_wait_while_the_peer_does_not_read_and_resume_when_it_does() {
+    let (go, go_signal) = mpsc::channel::<()>();
+    let server = ScriptedServer::start(move |peer| {
+        go_signal
+            .recv_timeout(2 * WAIT)
+            .expect("the test never let the server read");
+        let (mut messages, mut bytes) = (0usize, 0usize);
+        loop {
+            let f = peer.read_frame();
+            match f.opcode {
+                op::BINARY | op::CONTINUATION => {
+                    bytes += f.payload.len();
+                    messages += usize::from(f.fin);
+                }
+                op::CLOSE => {
+                    peer.send(op::CLOSE, &f.payload);
+                    peer.wait_for_eof(Duration::from_secs(5));
+                    return (messages, bytes);
+                }
+                other => panic!("unexpected opcode {other}"),
+            }
+            peer.received.clear(); // do not keep megabytes of copies
+        }
+    });
+    let bound = 64 << 10;
+    let mut session = within(
+        "connect",
+        ClientSession::builder(server.url())
+            .config(quiet().max_queued_bytes(bound))
+            .connect_stream(),
+    )
+    .await
+    .unwrap();
+    let addr = session.handle.addr().clone();
+    let chunk = Bytes::from(vec![0xAB; 32 << 10]);
+    let (completed, mut first_waiting) = fill_until_pending(&addr, &chunk).await;
+    assert!(completed > 0);
+
+    // More sends queue up behind it; none completes while the peer does not read.
+    let mut more: Vec<Pending> = (0..2)
+        .map(|_| Box::pin(addr.send(Send::Binary(chunk.clone()))) as Pending)
+        .collect();
+    for send in more.iter_mut() {
+        let early = tokio::time::timeout(Duration::from_millis(500), send).await;
+        assert!(
+            early.is_err(),
+            "a send completed while nobody read: {early:?}"
+        );
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), &mut first_waiting)
+            .await
+            .is_err(),
+        "the waiting send completed while nobody read"
+    );
+    let stats = session.handle.stats().await.unwrap();
+    assert!(stats.queued_bytes > 0, "{stats:?}");
+    assert!(stats.queued_bytes <= bound, "{stats:?}");
+
+    go.send(()).unwrap();
+    assert_eq!(
+        within("the waiting send once the peer reads", first_waiting)
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    for send in more {
+        assert_eq!(within("queued send", send).await.unwrap(), Ok(()));
+    }
+    session.handle.close(1000, "").await.unwrap();
+    let (_, info) = until_closed(&mut session.incoming).await;
+    assert!(info.clean, "{info:?}");
+    assert_eq!(info.unsent, 0);
+
+    let total = completed + 3;
+    assert_eq!(server.join().await, (total, total * chunk.len()));
+}
+
+#[actix_web::test]
+async fn a_message_over_the_bound_is_refused() {
+    let server = EchoServer::start();
+    let bound = 64 << 10;
+    let mut session = within(
+        "connect",
+        ClientSession::builder(server.url("/echo"))
+            .config(quiet().max_queued_bytes(bound))
+            .connect_stream(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        session.handle.send_binary(vec![1u8; bound + 1]).await,
+        Err(Error::MessageTooLarge {
+            size: bound + 1,
+            max: bound
+        })
+    );
+    assert_eq!(
+        session.handle.send_text("x".repeat(bound + 1)).await,
+        Err(Error::MessageTooLarge {
+            size: bound + 1,
+            max: bound
+        })
+    );
+    // Exactly the bound fits, and the session is still fine.
+    session.handle.send_binary(vec![2u8; bound]).await.unwrap();
+    assert_eq!(
+        next_event(&mut session.incoming).await,
+        Incoming::Binary(Bytes::from(vec![2u8; bound]))
+    );
+    session.handle.close(1000, "").await.unwrap();
+    let (_, info) = until_closed(&mut session.incoming).await;
+    assert!(info.clean, "{info:?}");
+    server.stop().await;
+}
+
+/// Fills the socket of a peer that does not read until a send waits, adds `extra`
+/// fire-and-forget 16 KiB sends, then lets the peer vanish: the waiting send must fail
+/// and `unsent` must count it and every `extra` message.
+async fn peer_vanishes_with(extra: usize) {
+    let (go, go_signal) = mpsc::channel::<()>();
+    let server = ScriptedServer::start(move |_peer| {
+        go_signal
+            .recv_timeout(2 * WAIT)
+            .expect("the test never let the server go");
+        // Returning drops the socket with unread data: the client sees a reset.
+    });
+    let mut session = within(
+        "connect",
+        ClientSession::builder(server.url())
+            .config(quiet().max_queued_bytes(64 << 10))
+            .connect_stream(),
+    )
+    .await
+    .unwrap();
+    let addr = session.handle.addr().clone();
+    let chunk = Bytes::from(vec![0xCD; 16 << 10]);
+    let (_, waiting) = fill_until_pending(&addr, &chunk).await;
+    for _ in 0..extra {
+        addr.do_send(Send::Binary(chunk.clone()));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    go.send(()).unwrap();
+    server.join().await;
+    match within("the waiting send after the peer vanished", waiting).await {
+        Ok(Ok(())) => panic!("a send to a vanished peer reported success"),
+        Ok(Err(error)) => assert!(
+            matches!(error, Error::Closed | Error::ConnectionLost(_)),
+            "{error:?}"
+        ),
+        Err(_mailbox) => {} // the session's reply channel was dropped: also an error
+    }
+    let (_, info) = until_closed(&mut session.incoming).await;
+    assert_eq!(info.code.as_u16(), 1006, "{info:?}");
+    assert!(!info.clean);
+    // Every send before the waiting one was answered Ok, so it was written; the waiting
+    // one and the `extra` ones were accepted and never written.
+    assert_eq!(info.unsent, 1 + extra, "{info:?}");
+    assert_eq!(session.handle.send_text("after").await, Err(Error::Closed));
+}
+
+#[actix_web::test]
+async fn waiting_sends_fail_when_the_peer_vanishes_and_unsent_is_counted() {
+    // With 16 KiB messages and a 64 KiB bound, the waiting send and 3 more are all
+    // handed to the codec actor.
+    peer_vanishes_with(3).await;
+}
+
+#[actix_web::test]
+async fn unsent_counts_messages_still_waiting_for_queue_room() {
+    // 2 of the 5 extra messages are still in the session's waiting room when the socket
+    // fails; they were accepted and never written.
+    peer_vanishes_with(5).await;
+}
