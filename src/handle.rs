@@ -1,5 +1,6 @@
 //! For callers that are not actors: a cloneable handle, a stream of events, and `run`.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -109,8 +110,8 @@ impl SessionHandle {
 /// What the session puts into the channel behind an [`IncomingStream`].
 #[derive(Debug)]
 pub(crate) enum StreamEvent {
-    /// An event for the user.
-    Incoming(Incoming),
+    /// Events for the user, in order.
+    Batch(Vec<Incoming>),
     /// Reached when the consumer asks for the event after everything before it.
     Barrier(oneshot::Sender<()>),
 }
@@ -119,6 +120,8 @@ pub(crate) enum StreamEvent {
 #[derive(Debug)]
 pub struct IncomingStream {
     events: mpsc::UnboundedReceiver<StreamEvent>,
+    /// The rest of the batch being handed out.
+    ready: VecDeque<Incoming>,
     done: bool,
 }
 
@@ -126,6 +129,7 @@ impl IncomingStream {
     pub(crate) fn new(events: mpsc::UnboundedReceiver<StreamEvent>) -> Self {
         Self {
             events,
+            ready: VecDeque::new(),
             done: false,
         }
     }
@@ -136,6 +140,12 @@ impl Stream for IncomingStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Incoming>> {
         loop {
+            if let Some(event) = self.ready.pop_front() {
+                if let Incoming::Closed(_) = event {
+                    self.done = true;
+                }
+                return Poll::Ready(Some(event));
+            }
             if self.done {
                 return Poll::Ready(None);
             }
@@ -144,11 +154,8 @@ impl Stream for IncomingStream {
                 Poll::Ready(Some(StreamEvent::Barrier(reached))) => {
                     let _ = reached.send(());
                 }
-                Poll::Ready(Some(StreamEvent::Incoming(event))) => {
-                    if let Incoming::Closed(_) = event {
-                        self.done = true;
-                    }
-                    return Poll::Ready(Some(event));
+                Poll::Ready(Some(StreamEvent::Batch(events))) => {
+                    self.ready = VecDeque::from(events);
                 }
                 Poll::Ready(None) => {
                     self.done = true;

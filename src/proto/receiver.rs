@@ -52,6 +52,12 @@ impl Receiver {
         }
     }
 
+    /// Bytes still missing from the frame whose payload is arriving (0 if none): a hint
+    /// for sizing the next read.
+    pub fn missing(&self, src: &BytesMut) -> u64 {
+        self.frames.missing(src)
+    }
+
     /// Whether a fragmented message has started and not yet ended.
     pub fn in_message(&self) -> bool {
         self.messages.in_message()

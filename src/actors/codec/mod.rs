@@ -41,6 +41,8 @@ pub(crate) struct CodecActor {
     outbox: Outbox,
     /// Frames and messages of the write in flight, answered when it completes.
     in_flight: Vec<Done>,
+    /// A write is scheduled to start once the mailbox is drained.
+    write_scheduled: bool,
     /// Reused buffer for the next write batch.
     spare: BytesMut,
     masking: bool,
@@ -86,6 +88,7 @@ impl CodecActor {
                 writer: Some(write),
                 outbox: Outbox::new(fragment_size, deflater),
                 in_flight: Vec::new(),
+                write_scheduled: false,
                 spare: BytesMut::new(),
                 masking,
                 finishing: false,
@@ -97,8 +100,21 @@ impl CodecActor {
         })
     }
 
-    /// Starts the next write (or the shutdown) if nothing is in flight.
+    /// Schedules the next write for after the mailbox is drained, so every frame that is
+    /// already waiting in it goes out in the same batch (one syscall for many sends).
     fn pump(&mut self, ctx: &mut Context<Self>) {
+        if self.write_scheduled || self.writer.is_none() {
+            return; // a write is scheduled or in flight; it pumps again when done
+        }
+        self.write_scheduled = true;
+        ctx.spawn(actix::fut::ready(()).map(|(), act: &mut Self, ctx| {
+            act.write_scheduled = false;
+            act.start_write(ctx);
+        }));
+    }
+
+    /// Starts the next write (or the shutdown) if nothing is in flight.
+    fn start_write(&mut self, ctx: &mut Context<Self>) {
         if self.outbox.is_empty() {
             if self.finishing && !self.write_shut {
                 self.shut_write(ctx);

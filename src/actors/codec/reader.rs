@@ -24,7 +24,7 @@ const MIN_CHUNK: usize = 8 * 1024;
 const MAX_CHUNK: usize = 256 * 1024;
 /// Size of the on-stack buffer an idle connection reads into: while nothing arrives, a
 /// session holds no read buffer on the heap at all.
-const PROBE: usize = 2 * 1024;
+const PROBE: usize = 8 * 1024;
 
 /// One item of the read stream.
 #[derive(Debug)]
@@ -94,9 +94,11 @@ impl FrameReader {
         }
     }
 
-    /// Reads into the heap buffer, adapting the room made to how much arrives.
+    /// Reads into the heap buffer, adapting the room made to how much arrives, and making
+    /// room at once for the rest of a frame whose payload is arriving (up to `MAX_CHUNK`).
     fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
-        self.buf.reserve(self.chunk);
+        let missing = self.receiver.missing(&self.buf).min(MAX_CHUNK as u64) as usize;
+        self.buf.reserve(self.chunk.max(missing));
         let room = self.buf.capacity() - self.buf.len();
         let read = poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf);
         if let Poll::Ready(Ok(n)) = read {

@@ -50,10 +50,22 @@ pub(crate) enum Deliver {
 
 impl Deliver {
     fn send(&self, event: Incoming) {
+        self.send_all(vec![event]);
+    }
+
+    /// Delivers events in order: to a stream as one batch (one channel node for all).
+    fn send_all(&self, events: Vec<Incoming>) {
+        if events.is_empty() {
+            return;
+        }
         match self {
-            Self::Recipient(recipient) => recipient.do_send(event),
+            Self::Recipient(recipient) => {
+                for event in events {
+                    recipient.do_send(event);
+                }
+            }
             Self::Channel(channel) => {
-                let _ = channel.unbounded_send(StreamEvent::Incoming(event));
+                let _ = channel.unbounded_send(StreamEvent::Batch(events));
             }
         }
     }
@@ -416,10 +428,11 @@ impl Handler<Inbound> for ClientSession {
     type Result = ();
 
     fn handle(&mut self, msg: Inbound, ctx: &mut Context<Self>) {
+        let mut events = Vec::with_capacity(msg.0.len());
         for message in msg.0 {
             match message {
-                Message::Text(text) => self.deliver.send(Incoming::Text(text)),
-                Message::Binary(bytes) => self.deliver.send(Incoming::Binary(bytes)),
+                Message::Text(text) => events.push(Incoming::Text(text)),
+                Message::Binary(bytes) => events.push(Incoming::Binary(bytes)),
                 Message::Ping(payload) => {
                     if self.state == SessionState::Open {
                         let codec = &self.codec;
@@ -427,17 +440,22 @@ impl Handler<Inbound> for ClientSession {
                             .get_or_insert_with(|| Ponger::new(codec.downgrade()).start())
                             .do_send(PeerPing(payload.clone()));
                     }
-                    self.deliver.send(Incoming::Ping(payload));
+                    events.push(Incoming::Ping(payload));
                 }
                 Message::Pong(payload) => {
                     if let Some(pinger) = &self.pinger {
                         pinger.do_send(PeerPong(payload.clone()));
                     }
-                    self.deliver.send(Incoming::Pong(payload));
+                    events.push(Incoming::Pong(payload));
                 }
-                Message::Close(frame) => self.on_peer_close(frame, ctx),
+                Message::Close(frame) => {
+                    // What came before the Close is delivered before anything it causes.
+                    self.deliver.send_all(std::mem::take(&mut events));
+                    self.on_peer_close(frame, ctx);
+                }
             }
         }
+        self.deliver.send_all(events);
     }
 }
 
