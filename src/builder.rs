@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use actix::{Addr, Recipient};
+use actix::{Addr, ArbiterHandle, Recipient};
 use awc::http::header::{HeaderName, HeaderValue, AUTHORIZATION, COOKIE, ORIGIN};
 use base64::Engine as _;
 use futures::channel::mpsc;
@@ -52,6 +52,8 @@ pub struct ClientBuilder {
     proxy: ProxySetting,
     /// The first invalid header, reported by `connect`.
     invalid: Option<Error>,
+    /// Where the session's actors run; `None`: the current arbiter.
+    arbiter: Option<ArbiterHandle>,
 }
 
 /// A connected session driven by an actor (or any `Recipient<Incoming>`).
@@ -77,6 +79,7 @@ impl ClientBuilder {
             tls: None,
             proxy: ProxySetting::Direct,
             invalid: None,
+            arbiter: None,
         }
     }
 
@@ -176,10 +179,7 @@ impl ClientBuilder {
     /// with status, headers and the start of the body), [`Error::Handshake`],
     /// [`Error::UnexpectedProtocol`], [`Error::UnexpectedExtension`].
     pub async fn connect(self, recipient: Recipient<Incoming>) -> Result<Connection, Error> {
-        let config = self.config.clone();
-        let upgraded = connect::open(&self.into_request()?).await?;
-        let session = ClientSession::start(upgraded, &config, Deliver::Recipient(recipient));
-        let handshake = session.send(crate::messages::GetHandshake).await?;
+        let (session, handshake) = self.start(Deliver::Recipient(recipient)).await?;
         Ok(Connection { session, handshake })
     }
 
@@ -189,16 +189,57 @@ impl ClientBuilder {
     /// # Errors
     /// As [`ClientBuilder::connect`].
     pub async fn connect_stream(self) -> Result<Session, Error> {
-        let config = self.config.clone();
-        let upgraded = connect::open(&self.into_request()?).await?;
         let (events, incoming) = mpsc::unbounded();
-        let session = ClientSession::start(upgraded, &config, Deliver::Channel(events));
-        let handshake = session.send(crate::messages::GetHandshake).await?;
+        let (session, handshake) = self.start(Deliver::Channel(events)).await?;
         Ok(Session {
             handle: SessionHandle::new(session),
             incoming: IncomingStream::new(incoming),
             handshake,
         })
+    }
+
+    /// Runs the handshake and the session's actors on `arbiter` instead of the current
+    /// one. Spreading sessions over several arbiters (one per core) is how a program uses
+    /// more than one core: each session, with its children, lives on one thread.
+    pub fn arbiter(mut self, arbiter: ArbiterHandle) -> Self {
+        self.arbiter = Some(arbiter);
+        self
+    }
+
+    /// Starts the session where it should run.
+    async fn start(
+        mut self,
+        deliver: Deliver,
+    ) -> Result<(Addr<ClientSession>, Arc<Handshake>), Error> {
+        let Some(arbiter) = self.arbiter.take() else {
+            return self.start_here(deliver).await;
+        };
+        let (done, result) = futures::channel::oneshot::channel();
+        let spawned = arbiter.spawn_fn(move || {
+            actix_rt::spawn(async move {
+                let _ = done.send(self.start_here(deliver).await);
+            });
+        });
+        if !spawned {
+            return Err(Error::Connect("the session's arbiter has stopped".into()));
+        }
+        result.await.unwrap_or_else(|_| {
+            Err(Error::Connect(
+                "the session's arbiter stopped during the handshake".into(),
+            ))
+        })
+    }
+
+    /// Handshake, then the session's actors, on the current arbiter.
+    async fn start_here(
+        self,
+        deliver: Deliver,
+    ) -> Result<(Addr<ClientSession>, Arc<Handshake>), Error> {
+        let config = self.config.clone();
+        let upgraded = connect::open(&self.into_request()?).await?;
+        let session = ClientSession::start(upgraded, &config, deliver);
+        let handshake = session.send(crate::messages::GetHandshake).await?;
+        Ok((session, handshake))
     }
 
     fn into_request(mut self) -> Result<Request, Error> {

@@ -315,3 +315,30 @@ async fn session_keeps_running_after_its_address_is_dropped() {
     let echo = server.join().await;
     assert_eq!(echo.close().map(|(code, _)| code), Some(1000));
 }
+
+#[actix_web::test]
+async fn a_session_started_on_another_arbiter_runs_there() {
+    let server = EchoServer::start();
+    let arbiter = Arbiter::new();
+    let mut session = within(
+        "connect",
+        ClientSession::builder(server.url("/echo"))
+            .config(quiet())
+            .arbiter(arbiter.handle())
+            .connect_stream(),
+    )
+    .await
+    .unwrap();
+    session.handle.send_text("across threads").await.unwrap();
+    assert_eq!(
+        next_event(&mut session.incoming).await,
+        Incoming::Text("across threads".into())
+    );
+    session.handle.close(1000, "").await.unwrap();
+    let (_, info) = until_closed(&mut session.incoming).await;
+    assert!(info.clean, "{info:?}");
+    arbiter.stop();
+    let stopped = actix_web::rt::task::spawn_blocking(move || arbiter.join()).await;
+    assert!(matches!(stopped, Ok(Ok(()))));
+    server.stop().await;
+}
