@@ -10,6 +10,8 @@
 //! dropped; it never stops itself, so a [`Supervisor`](actix::Supervisor) is not tricked into
 //! restarting it.
 
+mod deliver;
+mod ending;
 mod outbound;
 mod reply;
 
@@ -17,8 +19,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use futures::channel::mpsc;
-use tokio::sync::oneshot;
 
 use crate::actors::codec::CodecActor;
 use crate::actors::pinger::Pinger;
@@ -26,91 +26,20 @@ use crate::actors::ponger::Ponger;
 use crate::config::Config;
 use crate::connect::{Handshake, Upgraded};
 use crate::error::Error;
-use crate::handle::StreamEvent;
 use crate::messages::{
     Abort, Close, CloseInfo, CodecStopped, Finish, GetHandshake, GetStats, Inbound, Incoming,
     Initiator, LivenessLost, OutFrame, PeerPing, PeerPong, ReadEnded, RttMeasured, Send,
     SessionState, SessionStats, SetMask, SetMasking, StopChild, Write, Written,
 };
 use crate::proto::{CloseCode, CloseFrame, Message, MAX_CLOSE_REASON};
+pub(crate) use deliver::Deliver;
+use ending::{EndFacts, Ending};
 use outbound::{Admission, OutboundQueue, Waiting};
 pub use reply::SendReply;
 
 /// Longest wait, after a protocol error, for the stream's consumer to finish with the
-/// messages that came before it (see [`Deliver::barrier`]).
+/// messages that came before it (see `Deliver::barrier`).
 const FAIL_GRACE: Duration = Duration::from_secs(1);
-
-/// Where the session delivers [`Incoming`] events.
-pub(crate) enum Deliver {
-    /// An actor (or any recipient) of the user's.
-    Recipient(Recipient<Incoming>),
-    /// The stream of a [`Session`](crate::Session).
-    Channel(mpsc::UnboundedSender<StreamEvent>),
-}
-
-impl Deliver {
-    fn send(&self, event: Incoming) {
-        self.send_all(vec![event]);
-    }
-
-    /// Delivers events in order: to a stream as one batch (one channel node for all).
-    fn send_all(&self, events: Vec<Incoming>) {
-        if events.is_empty() {
-            return;
-        }
-        match self {
-            Self::Recipient(recipient) => {
-                for event in events {
-                    recipient.do_send(event);
-                }
-            }
-            Self::Channel(channel) => {
-                let _ = channel.unbounded_send(StreamEvent::Batch(events));
-            }
-        }
-    }
-
-    /// For a stream: a signal that fires once its consumer has handled every event
-    /// delivered so far and asks for the next one. A consumer that answers each message
-    /// before reading the next has then queued all its answers. `None` for a recipient,
-    /// whose handling the session cannot observe.
-    fn barrier(&self) -> Option<oneshot::Receiver<()>> {
-        match self {
-            Self::Recipient(_) => None,
-            Self::Channel(channel) => {
-                let (reached, signal) = oneshot::channel();
-                let _ = channel.unbounded_send(StreamEvent::Barrier(reached));
-                Some(signal)
-            }
-        }
-    }
-}
-
-/// Why and how the session is ending, gathered until the socket is gone.
-#[derive(Debug)]
-struct Ending {
-    initiator: Initiator,
-    /// The peer's Close frame, once it arrived (inner `None`: it carried no status).
-    peer_close: Option<Option<CloseFrame>>,
-    /// Whether this side's Close frame was queued.
-    close_sent: bool,
-    /// The error that ended the session, if one did.
-    error: Option<Error>,
-    /// The code this side failed the connection with, if it did.
-    failed_with: Option<CloseFrame>,
-}
-
-impl Ending {
-    fn new(initiator: Initiator) -> Self {
-        Self {
-            initiator,
-            peer_close: None,
-            close_sent: false,
-            error: None,
-            failed_with: None,
-        }
-    }
-}
 
 /// One WebSocket client connection, as an actor.
 ///
@@ -280,42 +209,16 @@ impl ClientSession {
     }
 
     fn close_info(&mut self, stopped: CodecStopped) -> CloseInfo {
-        let mut ending = self
+        let ending = self
             .ending
             .take()
             .unwrap_or_else(|| Ending::new(Initiator::Peer));
-        if ending.error.is_none() {
-            ending.error = self.deferred_failure.take();
-        }
-        if ending.error.is_none() {
-            if let Some(why) = stopped.write_error {
-                ending.error = Some(Error::ConnectionLost(why));
-            } else if self.timed_out && ending.peer_close.is_none() {
-                ending.error = Some(Error::CloseTimeout(self.close_timeout));
-            } else if ending.peer_close.is_none() {
-                ending.error = Some(Error::ConnectionLost(
-                    "socket ended without a close handshake".into(),
-                ));
-            }
-        }
-        let clean = ending.error.is_none() && ending.close_sent && ending.peer_close.is_some();
-        let (code, reason) = match (&ending.failed_with, &ending.peer_close) {
-            (Some(ours), _) => (ours.code(), ours.reason().to_string()),
-            _ if ending.error.as_ref().and_then(Error::close_code) == Some(CloseCode::ABNORMAL) => {
-                (CloseCode::ABNORMAL, String::new())
-            }
-            (None, Some(Some(theirs))) => (theirs.code(), theirs.reason().to_string()),
-            (None, Some(None)) => (CloseCode::NO_STATUS, String::new()),
-            (None, None) => (CloseCode::ABNORMAL, String::new()),
-        };
-        CloseInfo {
-            code,
-            reason,
-            initiator: ending.initiator,
-            clean,
-            error: ending.error,
+        ending.into_close_info(EndFacts {
+            deferred_failure: self.deferred_failure.take(),
+            write_error: stopped.write_error,
+            close_timeout: self.timed_out.then_some(self.close_timeout),
             unsent: stopped.unsent,
-        }
+        })
     }
 }
 
