@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use actix_ws_session::{ClientSession, Config, Error, GetHandshake};
-use common::{until_closed, within, EchoServer, ScriptedServer};
+use common::{close_cleanly, until_closed, within, EchoServer, ScriptedServer};
 
 #[actix_web::test]
 async fn handshake_exposes_status_headers_and_redacts_secrets() {
@@ -59,9 +59,7 @@ async fn handshake_exposes_status_headers_and_redacts_secrets() {
         .unwrap();
     assert_eq!(*via_handle, *session.handshake);
 
-    session.handle.close(1000, "").await.unwrap();
-    let (_, info) = until_closed(&mut session.incoming).await;
-    assert!(info.clean, "{info:?}");
+    close_cleanly(&mut session).await;
     server.stop().await;
 }
 

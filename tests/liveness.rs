@@ -6,9 +6,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use actix_ws_session::{ClientSession, Config, Error, Incoming, Initiator};
+use actix_ws_session::{Config, Error, Incoming, Initiator};
 use bytes::Bytes;
-use common::{frame, op, until_closed, within, ScriptedServer};
+use common::{close_cleanly, connect_quiet, connect_with, frame, op, until_closed, ScriptedServer};
 
 #[actix_web::test]
 async fn every_ping_of_a_burst_is_answered_in_order() {
@@ -31,14 +31,7 @@ async fn every_ping_of_a_burst_is_answered_in_order() {
         peer.finish_close_handshake();
         pongs
     });
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(Config::default().ping_interval(None))
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let mut session = connect_quiet(server.url()).await;
     let mut pings = Vec::new();
     while pings.len() < 10 {
         match common::next_event(&mut session.incoming).await {
@@ -54,9 +47,7 @@ async fn every_ping_of_a_burst_is_answered_in_order() {
             .map(|p| Bytes::from(p.clone()))
             .collect::<Vec<_>>()
     );
-    session.handle.close(1000, "").await.unwrap();
-    let (_, info) = until_closed(&mut session.incoming).await;
-    assert!(info.clean, "{info:?}");
+    close_cleanly(&mut session).await;
     assert_eq!(
         server.join().await,
         expected,
@@ -88,14 +79,7 @@ async fn pinger_pings_and_measures_the_round_trip() {
     let config = Config::default()
         .ping_interval(Some(Duration::from_millis(200)))
         .ping_timeout(Duration::from_secs(5));
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(config)
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let mut session = connect_with(server.url(), config).await;
     let started = Instant::now();
     let mut rtt = None;
     // Wait (bounded) until the pinger has measured a round trip, then for one more ping.
@@ -109,9 +93,7 @@ async fn pinger_pings_and_measures_the_round_trip() {
     }
     let rtt = rtt.expect("no round trip measured within 10 s");
     assert!(rtt < Duration::from_secs(5), "{rtt:?}");
-    session.handle.close(1000, "").await.unwrap();
-    let (events, info) = until_closed(&mut session.incoming).await;
-    assert!(info.clean, "{info:?}");
+    let (events, _) = close_cleanly(&mut session).await;
     assert!(
         events.iter().all(|e| matches!(e, Incoming::Pong(_))),
         "{events:?}"
@@ -150,14 +132,7 @@ async fn silent_peer_is_failed_with_1011() {
         .ping_interval(Some(Duration::from_millis(200)))
         .ping_timeout(timeout)
         .close_timeout(Duration::from_secs(2));
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(config)
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let mut session = connect_with(server.url(), config).await;
     let started = Instant::now();
     let (_, info) = until_closed(&mut session.incoming).await;
     let took = started.elapsed();
@@ -181,14 +156,7 @@ async fn silent_peer_is_failed_with_1011() {
 #[actix_web::test]
 async fn user_ping_gets_its_pong_and_oversized_control_frames_are_refused() {
     let server = common::EchoServer::start();
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url("/echo"))
-            .config(Config::default().ping_interval(None))
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let mut session = connect_quiet(server.url("/echo")).await;
     session.handle.ping("marco").await.unwrap();
     assert_eq!(
         common::next_event(&mut session.incoming).await,
@@ -211,9 +179,7 @@ async fn user_ping_gets_its_pong_and_oversized_control_frames_are_refused() {
         common::next_event(&mut session.incoming).await,
         Incoming::Pong(Bytes::from(vec![7u8; 125]))
     );
-    session.handle.close(1000, "").await.unwrap();
-    let (_, info) = until_closed(&mut session.incoming).await;
-    assert!(info.clean, "{info:?}");
+    close_cleanly(&mut session).await;
     server.stop().await;
 }
 
@@ -236,14 +202,7 @@ async fn a_long_ping_burst_still_gets_the_last_ping_answered() {
         peer.finish_close_handshake();
         answered
     });
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(Config::default().ping_interval(None))
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let mut session = connect_quiet(server.url()).await;
     let mut pings = 0;
     while pings < 100 {
         match common::next_event(&mut session.incoming).await {
@@ -251,9 +210,7 @@ async fn a_long_ping_burst_still_gets_the_last_ping_answered() {
             other => panic!("expected a ping, got {other:?}"),
         }
     }
-    session.handle.close(1000, "").await.unwrap();
-    let (_, info) = until_closed(&mut session.incoming).await;
-    assert!(info.clean, "{info:?}");
+    close_cleanly(&mut session).await;
     let answered = server.join().await;
     assert_eq!(answered.last(), Some(&99));
     assert!(

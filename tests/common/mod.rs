@@ -1,5 +1,7 @@
-//! Shared test helpers: an actix-web echo server, a scripted raw-TCP WebSocket server that
-//! can misbehave on purpose, and a recorder actor for the `connect(recipient)` API.
+//! Shared test helpers: connecting with the quiet test configuration and closing a session
+//! (returning its `CloseInfo`), an actix-web echo server (whose echo loop the TLS echo server
+//! in `common/tls.rs` reuses), a scripted raw-TCP WebSocket server that can misbehave on
+//! purpose, and a recorder actor for the `connect(recipient)` API.
 //!
 //! Every server here listens on 127.0.0.1 only and is stopped by the test that started it;
 //! every wait is bounded.
@@ -15,8 +17,8 @@ use std::time::{Duration, Instant};
 use actix::{Actor, Context, Handler, Recipient};
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use actix_ws::AggregatedMessage;
-use actix_ws_session::{CloseInfo, Incoming};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream};
+use actix_ws_session::{ClientSession, CloseInfo, Config, Connection, Error, Incoming, Session};
 use futures::channel::mpsc;
 use futures::{Stream, StreamExt};
 
@@ -57,6 +59,89 @@ pub async fn until_closed<S: Stream<Item = Incoming> + Unpin>(
 }
 
 // ---------------------------------------------------------------------------------------
+// Connecting and closing
+// ---------------------------------------------------------------------------------------
+
+/// The configuration most tests use: the default without the pinger, so that no Ping
+/// interleaves with what a test expects.
+pub fn quiet() -> Config {
+    Config::default().ping_interval(None)
+}
+
+/// Connects to `url` with `config` (within [`WAIT`]); fails the test if it does not connect.
+pub async fn connect_with(url: impl Into<String>, config: Config) -> Session {
+    within(
+        "connect",
+        ClientSession::builder(url).config(config).connect_stream(),
+    )
+    .await
+    .unwrap()
+}
+
+/// Connects to `url` with the [`quiet`] configuration.
+pub async fn connect_quiet(url: impl Into<String>) -> Session {
+    connect_with(url, quiet()).await
+}
+
+/// Connects `recipient` to `url` with the [`quiet`] configuration (within [`WAIT`]); fails
+/// the test if it does not connect.
+pub async fn connect_quiet_to(
+    url: impl Into<String>,
+    recipient: Recipient<Incoming>,
+) -> Connection {
+    within(
+        "connect",
+        ClientSession::builder(url)
+            .config(quiet())
+            .connect(recipient),
+    )
+    .await
+    .unwrap()
+}
+
+/// Awaits a connection attempt that must fail (within [`WAIT`]) and returns its error.
+pub async fn connect_error<F: Future<Output = Result<Session, Error>>>(connecting: F) -> Error {
+    match within("connect", connecting).await {
+        Ok(session) => panic!(
+            "the connection should have failed; handshake: {:?}",
+            session.handshake
+        ),
+        Err(error) => error,
+    }
+}
+
+/// Asks the session to close with `code` and `reason` (the request must be accepted) and
+/// collects the events up to `Closed`: the events before it and the close info.
+pub async fn close_with(
+    session: &mut Session,
+    code: u16,
+    reason: &str,
+) -> (Vec<Incoming>, CloseInfo) {
+    within("close", session.handle.close(code, reason))
+        .await
+        .unwrap();
+    until_closed(&mut session.incoming).await
+}
+
+/// Runs the close handshake with code 1000 and no reason and checks that it was clean;
+/// returns the events before `Closed` and the close info.
+pub async fn close_cleanly(session: &mut Session) -> (Vec<Incoming>, CloseInfo) {
+    let (events, info) = close_with(session, 1000, "").await;
+    assert!(info.clean, "{info:?}");
+    (events, info)
+}
+
+/// Sends `text`, expects exactly that text back as the next event, then closes cleanly.
+pub async fn echo_text_and_close(mut session: Session, text: &str) {
+    session.handle.send_text(text).await.unwrap();
+    match next_event(&mut session.incoming).await {
+        Incoming::Text(echo) => assert_eq!(echo, text),
+        other => panic!("expected the echo, got {other:?}"),
+    }
+    close_cleanly(&mut session).await;
+}
+
+// ---------------------------------------------------------------------------------------
 // Echo server (actix-web + actix-ws)
 // ---------------------------------------------------------------------------------------
 
@@ -72,11 +157,18 @@ pub struct EchoServer {
 }
 
 async fn echo_ws(req: HttpRequest, body: web::Payload) -> actix_web::Result<HttpResponse> {
-    let (response, mut session, stream) = actix_ws::handle(&req, body)?;
-    let mut stream = stream
+    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    let stream = stream
         .max_frame_size(32 << 20)
         .aggregate_continuations()
         .max_continuation_size(128 << 20);
+    spawn_echo(session, stream);
+    Ok(response)
+}
+
+/// Spawns the echo loop of a WebSocket server route: text back as text, binary as binary,
+/// pings answered, a Close echoed (which ends the loop, as does a failed send).
+pub fn spawn_echo(mut session: actix_ws::Session, mut stream: AggregatedMessageStream) {
     actix_web::rt::spawn(async move {
         while let Some(Ok(message)) = stream.next().await {
             let sent = match message {
@@ -94,7 +186,6 @@ async fn echo_ws(req: HttpRequest, body: web::Payload) -> actix_web::Result<Http
             }
         }
     });
-    Ok(response)
 }
 
 async fn chat_ws(req: HttpRequest, body: web::Payload) -> actix_web::Result<HttpResponse> {

@@ -2,7 +2,8 @@
 //! on 127.0.0.1.
 //!
 //! Included by `tests/tls.rs` and `tests/proxy.rs` with
-//! `#[path = "common/tls.rs"] mod tls_support;`. The server's rustls configuration names the
+//! `#[path = "common/tls.rs"] mod tls_support;`, next to `mod common;` (whose echo loop,
+//! `common::spawn_echo`, the server here reuses). The server's rustls configuration names the
 //! `ring` provider explicitly, like the client's, so no test depends on (or is disturbed by)
 //! the process-level default `CryptoProvider`.
 
@@ -15,9 +16,7 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use actix_web::http::header::HeaderName;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use actix_ws::AggregatedMessage;
 use actix_ws_session::rustls;
-use futures::StreamExt;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
 };
@@ -96,7 +95,7 @@ pub struct TlsEchoServer {
 }
 
 async fn echo_ws(req: HttpRequest, body: web::Payload) -> actix_web::Result<HttpResponse> {
-    let (mut response, mut session, stream) = actix_ws::handle(&req, body)?;
+    let (mut response, session, stream) = actix_ws::handle(&req, body)?;
     for (from, to) in [
         ("host", "x-host"),
         ("origin", "x-origin"),
@@ -109,24 +108,7 @@ async fn echo_ws(req: HttpRequest, body: web::Payload) -> actix_web::Result<Http
                 .insert(HeaderName::from_static(to), value.clone());
         }
     }
-    let mut stream = stream.aggregate_continuations();
-    actix_web::rt::spawn(async move {
-        while let Some(Ok(message)) = stream.next().await {
-            let sent = match message {
-                AggregatedMessage::Text(text) => session.text(text).await,
-                AggregatedMessage::Binary(bytes) => session.binary(bytes).await,
-                AggregatedMessage::Ping(payload) => session.pong(&payload).await,
-                AggregatedMessage::Pong(_) => Ok(()),
-                AggregatedMessage::Close(reason) => {
-                    let _ = session.close(reason).await;
-                    return;
-                }
-            };
-            if sent.is_err() {
-                return;
-            }
-        }
-    });
+    crate::common::spawn_echo(session, stream.aggregate_continuations());
     Ok(response)
 }
 
