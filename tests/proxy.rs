@@ -11,29 +11,14 @@ mod tls_support;
 
 use std::time::{Duration, Instant};
 
-use actix_ws_session::{ClientSession, Config, Error, Incoming, Proxy, Session, TlsConfig};
-use common::{next_event, until_closed, within, EchoServer};
+use actix_ws_session::{ClientSession, Error, Proxy, Session, TlsConfig};
+use common::{echo_text_and_close, quiet, within, EchoServer};
 use proxy_support::{captured_logs, ConnectProxy, Mode};
 use tls_support::{Pki, TlsEchoServer};
 
-fn config() -> Config {
-    Config::default().ping_interval(None)
-}
-
 /// Echoes one message and closes cleanly.
-async fn echo_and_close(mut session: Session) {
-    session
-        .handle
-        .send_text("through the tunnel")
-        .await
-        .unwrap();
-    match next_event(&mut session.incoming).await {
-        Incoming::Text(text) => assert_eq!(text, "through the tunnel"),
-        other => panic!("expected the echo, got {other:?}"),
-    }
-    session.handle.close(1000, "").await.unwrap();
-    let (_, info) = until_closed(&mut session.incoming).await;
-    assert!(info.clean, "{info:?}");
+async fn echo_and_close(session: Session) {
+    echo_text_and_close(session, "through the tunnel").await;
 }
 
 fn no_secret_logged(secret: &str) {
@@ -57,7 +42,7 @@ async fn ws_through_a_proxy_without_credentials() {
         "connect through the proxy",
         ClientSession::builder(server.url("/echo"))
             .proxy(Proxy::new(&proxy.url(None)).unwrap())
-            .config(config())
+            .config(quiet())
             .connect_stream(),
     )
     .await
@@ -92,7 +77,7 @@ async fn wss_through_a_proxy_with_credentials_verifies_the_target() {
         ClientSession::builder(server.url("127.0.0.1", "/echo"))
             .proxy(Proxy::new(&proxy.url(Some("alice:hunter2"))).unwrap())
             .tls(tls.clone())
-            .config(config())
+            .config(quiet())
             .connect_stream(),
     )
     .await
@@ -115,7 +100,7 @@ async fn wss_through_a_proxy_with_credentials_verifies_the_target() {
                     .basic_auth("alice", "hunter2"),
             )
             .tls(tls.clone())
-            .config(config())
+            .config(quiet())
             .connect_stream(),
     )
     .await
@@ -130,7 +115,7 @@ async fn wss_through_a_proxy_with_credentials_verifies_the_target() {
         ClientSession::builder(wrong.url("127.0.0.1", "/echo"))
             .proxy(Proxy::new(&proxy.url(Some("alice:hunter2"))).unwrap())
             .tls(tls)
-            .config(config())
+            .config(quiet())
             .connect_stream(),
     )
     .await;
@@ -157,7 +142,7 @@ async fn wrong_or_missing_credentials_are_a_typed_407() {
             "connect through the proxy",
             ClientSession::builder(server.url("/echo"))
                 .proxy(Proxy::new(&proxy.url(userinfo)).unwrap())
-                .config(config())
+                .config(quiet())
                 .connect_stream(),
         )
         .await;
@@ -174,7 +159,7 @@ async fn wrong_or_missing_credentials_are_a_typed_407() {
         "connect through the proxy",
         ClientSession::builder(server.url("/echo"))
             .proxy(Proxy::new(&proxy.url(Some("alice:hunter%32"))).unwrap())
-            .config(config())
+            .config(quiet())
             .connect_stream(),
     )
     .await
@@ -193,7 +178,7 @@ async fn the_bypass_list_connects_directly() {
         "connect through the refusing proxy",
         ClientSession::builder(server.url("/echo"))
             .proxy(Proxy::new(&proxy.url(None)).unwrap())
-            .config(config())
+            .config(quiet())
             .connect_stream(),
     )
     .await;
@@ -209,7 +194,7 @@ async fn the_bypass_list_connects_directly() {
             "connect around the proxy",
             ClientSession::builder(server.url("/echo"))
                 .proxy(Proxy::new(&proxy.url(None)).unwrap().no_proxy([entry]))
-                .config(config())
+                .config(quiet())
                 .connect_stream(),
         )
         .await
@@ -236,7 +221,7 @@ async fn a_proxy_that_never_answers_hits_the_handshake_timeout() {
             "the handshake timeout",
             ClientSession::builder(url)
                 .proxy(Proxy::new(&proxy.url(None)).unwrap())
-                .config(config().handshake_timeout(limit))
+                .config(quiet().handshake_timeout(limit))
                 .connect_stream(),
         )
         .await;
@@ -268,7 +253,7 @@ async fn the_environment_is_read_only_on_request() {
     std::env::set_var("http_proxy", proxy.url(None));
 
     let connect = |from_env: bool| {
-        let mut builder = ClientSession::builder(server.url("/echo")).config(config());
+        let mut builder = ClientSession::builder(server.url("/echo")).config(quiet());
         if from_env {
             builder = builder.proxy_from_env();
         }

@@ -14,13 +14,9 @@ use std::time::Duration;
 
 use actix_ws_session::rustls::crypto::{ring, CryptoProvider};
 use actix_ws_session::rustls::{ClientConfig, RootCertStore};
-use actix_ws_session::{ClientSession, Config, Error, Incoming, TlsConfig};
-use common::{next_event, until_closed, within};
+use actix_ws_session::{ClientSession, Error, TlsConfig};
+use common::{close_cleanly, echo_text_and_close, quiet, within};
 use tls_support::{Pki, TlsEchoServer};
-
-fn config() -> Config {
-    Config::default().ping_interval(None)
-}
 
 fn trusting(pki: &Pki) -> TlsConfig {
     TlsConfig::new()
@@ -30,11 +26,11 @@ fn trusting(pki: &Pki) -> TlsConfig {
 
 /// Connects, echoes one message, closes cleanly; returns the handshake's `x-host` mirror.
 async fn echo_once(url: &str, tls: TlsConfig) -> String {
-    let mut session = within(
+    let session = within(
         "wss connect",
         ClientSession::builder(url)
             .tls(tls)
-            .config(config())
+            .config(quiet())
             .connect_stream(),
     )
     .await
@@ -44,26 +40,16 @@ async fn echo_once(url: &str, tls: TlsConfig) -> String {
         .response_header("x-host")
         .unwrap_or_default()
         .to_string();
-    session.handle.send_text("over tls").await.unwrap();
-    match next_event(&mut session.incoming).await {
-        Incoming::Text(text) => assert_eq!(text, "over tls"),
-        other => panic!("expected the echo, got {other:?}"),
-    }
-    session.handle.close(1000, "").await.unwrap();
-    let (_, info) = until_closed(&mut session.incoming).await;
-    assert!(info.clean, "{info:?}");
+    echo_text_and_close(session, "over tls").await;
     host
 }
 
 async fn connect_error(url: &str, tls: Option<TlsConfig>) -> Error {
-    let mut builder = ClientSession::builder(url).config(config());
+    let mut builder = ClientSession::builder(url).config(quiet());
     if let Some(tls) = tls {
         builder = builder.tls(tls);
     }
-    match within("wss connect", builder.connect_stream()).await {
-        Ok(_) => panic!("connecting to {url} should fail"),
-        Err(error) => error,
-    }
+    common::connect_error(builder).await
 }
 
 #[actix_web::test]
@@ -88,7 +74,7 @@ async fn connects_with_the_private_ca_and_sends_host_with_port() {
 async fn origin_cookies_and_basic_auth_reach_the_server() {
     let pki = Pki::new("tls test CA");
     let server = TlsEchoServer::start(pki.server_config(&["127.0.0.1"]));
-    let session = within(
+    let mut session = within(
         "wss connect",
         ClientSession::builder(server.url("127.0.0.1", "/echo"))
             .tls(trusting(&pki))
@@ -96,7 +82,7 @@ async fn origin_cookies_and_basic_auth_reach_the_server() {
             .cookie("theme", "dark")
             .cookie("sid", "s3cret")
             .basic_auth("aladdin", Some("open sesame"))
-            .config(config())
+            .config(quiet())
             .connect_stream(),
     )
     .await
@@ -121,10 +107,7 @@ async fn origin_cookies_and_basic_auth_reach_the_server() {
     };
     assert_eq!(recorded("cookie").as_deref(), Some("<redacted>"));
     assert_eq!(recorded("authorization").as_deref(), Some("<redacted>"));
-    session.handle.close(1000, "").await.unwrap();
-    let mut incoming = session.incoming;
-    let (_, info) = until_closed(&mut incoming).await;
-    assert!(info.clean, "{info:?}");
+    close_cleanly(&mut session).await;
     server.stop().await;
 }
 
@@ -148,9 +131,7 @@ async fn ipv6_literal_urls_connect() {
     });
     let outcome = within(
         "connect to [::1]",
-        ClientSession::builder(url)
-            .config(config())
-            .connect_stream(),
+        ClientSession::builder(url).config(quiet()).connect_stream(),
     )
     .await;
     match outcome {
@@ -260,7 +241,7 @@ async fn a_tls_handshake_that_never_finishes_hits_the_handshake_timeout() {
     let outcome = within(
         "the handshake timeout",
         ClientSession::builder(url)
-            .config(config().handshake_timeout(limit))
+            .config(quiet().handshake_timeout(limit))
             .connect_stream(),
     )
     .await;

@@ -18,7 +18,9 @@ use actix::{Actor, Context, Handler, Recipient};
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream};
-use actix_ws_session::{ClientSession, CloseInfo, Config, Connection, Error, Incoming, Session};
+use actix_ws_session::{
+    ClientBuilder, ClientSession, CloseInfo, Config, Connection, Error, Incoming, Session,
+};
 use futures::channel::mpsc;
 use futures::{Stream, StreamExt};
 
@@ -99,9 +101,10 @@ pub async fn connect_quiet_to(
     .unwrap()
 }
 
-/// Awaits a connection attempt that must fail (within [`WAIT`]) and returns its error.
-pub async fn connect_error<F: Future<Output = Result<Session, Error>>>(connecting: F) -> Error {
-    match within("connect", connecting).await {
+/// Connects with `builder` (`connect_stream`, within [`WAIT`]), which must fail; returns the
+/// error.
+pub async fn connect_error(builder: ClientBuilder) -> Error {
+    match within("connect", builder.connect_stream()).await {
         Ok(session) => panic!(
             "the connection should have failed; handshake: {:?}",
             session.handshake
