@@ -15,7 +15,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use actix::{Actor, Context, Handler, Recipient};
-use actix_web::dev::ServerHandle;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream};
 use actix_ws_session::{
@@ -200,11 +200,20 @@ async fn chat_ws(req: HttpRequest, body: web::Payload) -> actix_web::Result<Http
     Ok(response)
 }
 
-async fn forbidden() -> HttpResponse {
+/// The `/forbidden` route of the echo servers (this one and the TLS one): `403` with header
+/// `x-reason: members-only` and body `go away`.
+pub async fn forbidden() -> HttpResponse {
     HttpResponse::Forbidden()
         .insert_header(("x-reason", "members-only"))
         .content_type("text/plain")
         .body("go away")
+}
+
+/// Spawns a bound, running actix-web server on the current actix system; returns its handle.
+pub fn spawn_server(server: Server) -> ServerHandle {
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    handle
 }
 
 impl EchoServer {
@@ -222,9 +231,7 @@ impl EchoServer {
         .bind(("127.0.0.1", 0))
         .expect("bind 127.0.0.1:0");
         let addr = server.addrs()[0];
-        let server = server.run();
-        let handle = server.handle();
-        actix_web::rt::spawn(server);
+        let handle = spawn_server(server.run());
         Self { addr, handle }
     }
 

@@ -2,10 +2,10 @@
 //! on 127.0.0.1.
 //!
 //! Included by `tests/tls.rs` and `tests/proxy.rs` with
-//! `#[path = "common/tls.rs"] mod tls_support;`, next to `mod common;` (whose echo loop,
-//! `common::spawn_echo`, the server here reuses). The server's rustls configuration names the
-//! `ring` provider explicitly, like the client's, so no test depends on (or is disturbed by)
-//! the process-level default `CryptoProvider`.
+//! `#[path = "common/tls.rs"] mod tls_support;`, next to `mod common;`, whose echo loop,
+//! `/forbidden` route and server spawning the server here reuses. The server's rustls
+//! configuration names the `ring` provider explicitly, like the client's, so no test depends
+//! on (or is disturbed by) the process-level default `CryptoProvider`.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
@@ -21,6 +21,8 @@ use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+use crate::common;
 
 /// A private certificate authority made for one test.
 pub struct Pki {
@@ -108,15 +110,8 @@ async fn echo_ws(req: HttpRequest, body: web::Payload) -> actix_web::Result<Http
                 .insert(HeaderName::from_static(to), value.clone());
         }
     }
-    crate::common::spawn_echo(session, stream.aggregate_continuations());
+    common::spawn_echo(session, stream.aggregate_continuations());
     Ok(response)
-}
-
-async fn forbidden() -> HttpResponse {
-    HttpResponse::Forbidden()
-        .insert_header(("x-reason", "members-only"))
-        .content_type("text/plain")
-        .body("go away")
 }
 
 impl TlsEchoServer {
@@ -125,7 +120,7 @@ impl TlsEchoServer {
         let server = HttpServer::new(|| {
             App::new()
                 .route("/echo", web::get().to(echo_ws))
-                .route("/forbidden", web::get().to(forbidden))
+                .route("/forbidden", web::get().to(common::forbidden))
         })
         .workers(1)
         .shutdown_timeout(1)
@@ -133,9 +128,7 @@ impl TlsEchoServer {
         .bind_rustls_0_23(("127.0.0.1", 0), config)
         .expect("bind 127.0.0.1:0");
         let addr = server.addrs()[0];
-        let server = server.run();
-        let handle = server.handle();
-        actix_web::rt::spawn(server);
+        let handle = common::spawn_server(server.run());
         Self { addr, handle }
     }
 
