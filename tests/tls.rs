@@ -290,77 +290,20 @@ async fn no_process_level_crypto_provider_is_needed_or_used() {
 // The `client` example: `--ca FILE` and `--proxy URL`
 // ---------------------------------------------------------------------------------------
 
-/// Builds the `client` example (a no-op when fresh) and returns its path next to this
-/// test's binary (`target/<profile>/examples/client`).
-fn client_binary() -> std::path::PathBuf {
-    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let mut build = std::process::Command::new(env!("CARGO"));
-            build
-                .args(["build", "--example", "client"])
-                .current_dir(env!("CARGO_MANIFEST_DIR"));
-            if !cfg!(debug_assertions) {
-                build.arg("--release");
-            }
-            let status = build.status().expect("run cargo build --example client");
-            assert!(status.success(), "cargo build --example client failed");
-            let exe = std::env::current_exe().unwrap();
-            let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-            profile_dir
-                .join("examples")
-                .join(format!("client{}", std::env::consts::EXE_SUFFIX))
-        })
-        .clone()
-}
-
-/// Runs the example with `args` and `stdin` (then end of input) on a blocking thread;
-/// kills it after 20 s. Returns (exit success, stdout, stderr).
+/// Runs the example with `args` and `stdin` (then end of input); kills it after 20 s.
+/// Returns (exit success, stdout, stderr).
 async fn run_client(args: Vec<String>, stdin: &'static [u8]) -> (bool, String, String) {
-    use std::io::Write as _;
-    use std::process::{Command, Stdio};
-    let run = move || {
-        let mut child = Command::new(client_binary())
-            .args(&args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the client example");
-        child.stdin.take().unwrap().write_all(stdin).unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while child.try_wait().unwrap().is_none() {
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                let output = child.wait_with_output().unwrap();
-                panic!(
-                    "client example hung; stderr:\n{}",
-                    String::from_utf8_lossy(&output.stderr)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let output = child.wait_with_output().unwrap();
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    };
-    common::within_for(
-        Duration::from_secs(300),
-        "the client example",
-        actix_web::rt::task::spawn_blocking(run),
+    let output = common::run_client(args, stdin, Duration::from_secs(20)).await;
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
     )
-    .await
-    .unwrap()
 }
 
 #[actix_web::test]
 async fn client_example_trusts_its_ca_file_and_refuses_without_it() {
-    actix_web::rt::task::spawn_blocking(client_binary)
-        .await
-        .unwrap();
+    common::build_client_example().await;
     let pki = Pki::new("example CA");
     let dir = std::env::temp_dir().join(format!("actix-ws-session-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -1,7 +1,8 @@
 //! Shared test helpers: connecting with the quiet test configuration and closing a session
 //! (returning its `CloseInfo`), an actix-web echo server (whose echo loop the TLS echo server
 //! in `common/tls.rs` reuses), a scripted raw-TCP WebSocket server that can misbehave on
-//! purpose, and a recorder actor for the `connect(recipient)` API.
+//! purpose, a recorder actor for the `connect(recipient)` API, and the `client` example built
+//! and run as a child process.
 //!
 //! Every server here listens on 127.0.0.1 only and is stopped by the test that started it;
 //! every wait is bounded.
@@ -12,6 +13,9 @@ use std::future::Future;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use actix::{Actor, Context, Handler, Recipient};
@@ -685,4 +689,103 @@ fn read_request(peer: &mut Peer) -> UpgradeRequest {
         request_line,
         headers,
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The `client` example, run as a child process
+// ---------------------------------------------------------------------------------------
+
+/// Builds the example (a no-op when it is fresh) and returns its path, next to this test's
+/// own binary (`target/<profile>/examples/client`), so it works on a fresh clone and with
+/// any `CARGO_TARGET_DIR`.
+pub fn client_binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let mut build = Command::new(env!("CARGO"));
+            build
+                .args(["build", "--example", "client"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"));
+            if !cfg!(debug_assertions) {
+                build.arg("--release");
+            }
+            // Cargo sets these for this test process; passed on, they would look like a
+            // changed environment to build scripts that watch them (ring's does), and the
+            // nested build and the next `cargo test` would keep rebuilding each other.
+            for (name, _) in std::env::vars_os() {
+                let name = name.to_string_lossy().into_owned();
+                let set_for_tests = ["CARGO_PKG_", "CARGO_BIN_", "CARGO_MANIFEST_", "__CARGO"]
+                    .iter()
+                    .any(|prefix| name.starts_with(prefix))
+                    || [
+                        "CARGO_CRATE_NAME",
+                        "CARGO_PRIMARY_PACKAGE",
+                        "CARGO_TARGET_TMPDIR",
+                        "CARGO_RUSTC_CURRENT_DIR",
+                        "OUT_DIR",
+                    ]
+                    .contains(&name.as_str());
+                if set_for_tests {
+                    build.env_remove(&name);
+                }
+            }
+            let status = build.status().expect("run cargo build --example client");
+            assert!(status.success(), "cargo build --example client failed");
+            let exe = std::env::current_exe().unwrap();
+            // target/<profile>/deps/client_example-HASH → target/<profile>/examples/client
+            let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+            let path = profile_dir
+                .join("examples")
+                .join(format!("client{}", std::env::consts::EXE_SUFFIX));
+            assert!(path.exists(), "{} was not built", path.display());
+            path
+        })
+        .clone()
+}
+
+/// Builds the example on a blocking thread (outside the timing-sensitive part of a test).
+pub async fn build_client_example() {
+    actix_web::rt::task::spawn_blocking(client_binary)
+        .await
+        .unwrap();
+}
+
+/// Runs the example with `args`, feeding `stdin` then closing it, on a blocking thread; kills
+/// it (failing the test) if it still runs after `kill_after`, and fails the test if it has
+/// not ended within `kill_after` + [`WAIT`].
+pub async fn run_client(args: Vec<String>, stdin: &'static [u8], kill_after: Duration) -> Output {
+    within_for(
+        kill_after + WAIT,
+        "the client example",
+        actix_web::rt::task::spawn_blocking(move || run_client_blocking(&args, stdin, kill_after)),
+    )
+    .await
+    .unwrap()
+}
+
+fn run_client_blocking(args: &[String], stdin: &[u8], kill_after: Duration) -> Output {
+    let mut child = Command::new(client_binary())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the client example");
+    {
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin).unwrap();
+    } // dropped: end of input
+    let deadline = Instant::now() + kill_after;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "client example still running after {kill_after:?}; stderr:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
 }
