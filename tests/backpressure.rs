@@ -11,15 +11,12 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use actix::Addr;
-use actix_ws_session::{ClientSession, Config, Error, Incoming, Send};
+use actix_ws_session::{ClientSession, Error, Incoming, Send};
 use bytes::Bytes;
-use common::{next_event, op, until_closed, within, EchoServer, ScriptedServer, WAIT};
+use common::{close_cleanly, connect_with, next_event, op, quiet, until_closed, within};
+use common::{EchoServer, ScriptedServer, WAIT};
 
 type Pending = Pin<Box<dyn Future<Output = Result<Result<(), Error>, actix::MailboxError>>>>;
-
-fn quiet() -> Config {
-    Config::default().ping_interval(None)
-}
 
 /// Sends `chunk` repeatedly (awaiting each) until one send does not complete within 1 s;
 /// returns how many completed and the one still pending. Bounded: at most 2 048 sends.
@@ -63,14 +60,7 @@ async fn sends_wait_while_the_peer_does_not_read_and_resume_when_it_does() {
         }
     });
     let bound = 64 << 10;
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(quiet().max_queued_bytes(bound))
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let mut session = connect_with(server.url(), quiet().max_queued_bytes(bound)).await;
     let addr = session.handle.addr().clone();
     let chunk = Bytes::from(vec![0xAB; 32 << 10]);
     let (completed, mut first_waiting) = fill_until_pending(&addr, &chunk).await;
@@ -107,9 +97,7 @@ async fn sends_wait_while_the_peer_does_not_read_and_resume_when_it_does() {
     for send in more {
         assert_eq!(within("queued send", send).await.unwrap(), Ok(()));
     }
-    session.handle.close(1000, "").await.unwrap();
-    let (_, info) = until_closed(&mut session.incoming).await;
-    assert!(info.clean, "{info:?}");
+    let (_, info) = close_cleanly(&mut session).await;
     assert_eq!(info.unsent, 0);
 
     let total = completed + 3;
@@ -120,14 +108,7 @@ async fn sends_wait_while_the_peer_does_not_read_and_resume_when_it_does() {
 async fn a_message_over_the_bound_is_refused() {
     let server = EchoServer::start();
     let bound = 64 << 10;
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url("/echo"))
-            .config(quiet().max_queued_bytes(bound))
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let mut session = connect_with(server.url("/echo"), quiet().max_queued_bytes(bound)).await;
     assert_eq!(
         session.handle.send_binary(vec![1u8; bound + 1]).await,
         Err(Error::MessageTooLarge {
@@ -148,9 +129,7 @@ async fn a_message_over_the_bound_is_refused() {
         next_event(&mut session.incoming).await,
         Incoming::Binary(Bytes::from(vec![2u8; bound]))
     );
-    session.handle.close(1000, "").await.unwrap();
-    let (_, info) = until_closed(&mut session.incoming).await;
-    assert!(info.clean, "{info:?}");
+    close_cleanly(&mut session).await;
     server.stop().await;
 }
 
@@ -165,14 +144,7 @@ async fn peer_vanishes_with(extra: usize) {
             .expect("the test never let the server go");
         // Returning drops the socket with unread data: the client sees a reset.
     });
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(quiet().max_queued_bytes(64 << 10))
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let mut session = connect_with(server.url(), quiet().max_queued_bytes(64 << 10)).await;
     let addr = session.handle.addr().clone();
     let chunk = Bytes::from(vec![0xCD; 16 << 10]);
     let (_, waiting) = fill_until_pending(&addr, &chunk).await;

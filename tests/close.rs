@@ -8,31 +8,37 @@ use std::time::{Duration, Instant};
 
 use actix_ws_session::proto::InvalidClose;
 use actix_ws_session::{
-    ClientSession, Close, CloseCode, Config, Error, Incoming, Initiator, Send, SessionState,
+    Close, CloseCode, CloseInfo, Error, Incoming, Initiator, Send, Session, SessionState,
 };
-use common::{next_event, op, recorder, until_closed, within, EchoServer, ScriptedServer};
+use common::{close_cleanly, close_with, connect_quiet, connect_quiet_to, connect_with, quiet};
+use common::{next_event, op, recorder, until_closed, within, EchoServer, Peer, ScriptedServer};
 use futures::StreamExt;
 
-fn quiet() -> Config {
-    Config::default().ping_interval(None)
+/// Asks for a normal close (code 1000, no reason) and waits for `Closed`; returns the close
+/// info and how long that took.
+async fn timed_close(session: &mut Session) -> (CloseInfo, Duration) {
+    let started = Instant::now();
+    let (_, info) = close_with(session, 1000, "").await;
+    (info, started.elapsed())
+}
+
+/// A scripted server's side of a close where the server answers the client's Close but keeps
+/// its side of the socket open: waits (up to 4 s) for the client to half-close, then holds
+/// the socket for `hold`. Returns whether the client half-closed.
+fn answer_close_and_hold_open(peer: &mut Peer, hold: Duration) -> bool {
+    let close = peer.read_until_close();
+    peer.send(op::CLOSE, &close.payload);
+    let half_closed = peer.wait_for_eof(Duration::from_secs(4));
+    std::thread::sleep(hold);
+    half_closed
 }
 
 #[actix_web::test]
 async fn local_close_with_a_cooperating_server_is_clean() {
     let server = EchoServer::start();
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url("/echo"))
-            .config(quiet())
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let mut session = connect_quiet(server.url("/echo")).await;
     session.handle.send_text("last words").await.unwrap();
-    within("close", session.handle.close(1000, "bye"))
-        .await
-        .unwrap();
-    let (events, info) = until_closed(&mut session.incoming).await;
+    let (events, info) = close_with(&mut session, 1000, "bye").await;
     assert_eq!(events, vec![Incoming::Text("last words".into())]);
     assert_eq!(info.code, CloseCode::NORMAL);
     assert_eq!(info.reason, "bye");
@@ -54,14 +60,7 @@ async fn messages_sent_before_close_are_written_before_the_close_frame() {
         peer.received.clone()
     });
     // A bound of 25 bytes: with 10-byte messages the third and fourth wait for room.
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(quiet().max_queued_bytes(25))
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let mut session = connect_with(server.url(), quiet().max_queued_bytes(25)).await;
     let addr = session.handle.addr().clone();
     let sends: Vec<_> = (0..4)
         .map(|i| addr.send(Send::text(format!("message {i}"))))
@@ -96,14 +95,7 @@ async fn peer_close_is_echoed_and_reported() {
         peer.wait_for_eof(Duration::from_secs(5));
         echo
     });
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(quiet())
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let mut session = connect_quiet(server.url()).await;
     let (events, info) = until_closed(&mut session.incoming).await;
     assert!(events.is_empty(), "{events:?}");
     assert_eq!(info.code.as_u16(), 1001);
@@ -127,18 +119,8 @@ async fn peer_that_never_answers_close_is_cut_off_after_close_timeout() {
         (close.close(), ended, read_at.elapsed())
     });
     let limit = Duration::from_millis(500);
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(quiet().close_timeout(limit))
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
-    let started = Instant::now();
-    session.handle.close(1000, "").await.unwrap();
-    let (_, info) = until_closed(&mut session.incoming).await;
-    let took = started.elapsed();
+    let mut session = connect_with(server.url(), quiet().close_timeout(limit)).await;
+    let (info, took) = timed_close(&mut session).await;
     assert_eq!(info.code, CloseCode::ABNORMAL, "{info:?}");
     assert!(!info.clean);
     assert_eq!(info.initiator, Initiator::Local);
@@ -161,14 +143,7 @@ async fn abrupt_disconnect_is_reported_as_1006() {
         peer.send(op::TEXT, b"about to vanish");
         // The script ends: the socket is dropped without a Close frame.
     });
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(quiet())
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let mut session = connect_quiet(server.url()).await;
     let (events, info) = until_closed(&mut session.incoming).await;
     assert_eq!(events, vec![Incoming::Text("about to vanish".into())]);
     assert_eq!(info.code, CloseCode::ABNORMAL, "{info:?}");
@@ -193,14 +168,7 @@ async fn sends_after_close_are_refused_while_closing_and_after_closed() {
         peer.send(op::CLOSE, &close.payload);
         peer.wait_for_eof(Duration::from_secs(5));
     });
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(quiet())
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let mut session = connect_quiet(server.url()).await;
     let h = session.handle.clone();
     h.close(1000, "").await.unwrap();
     // Closing.
@@ -223,14 +191,7 @@ async fn sends_after_close_are_refused_while_closing_and_after_closed() {
 #[actix_web::test]
 async fn invalid_close_requests_are_refused_and_the_session_stays_open() {
     let server = EchoServer::start();
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url("/echo"))
-            .config(quiet())
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let mut session = connect_quiet(server.url("/echo")).await;
     let h = &session.handle;
     for code in [1005u16, 1006, 999, 1015, 5000] {
         assert_eq!(
@@ -251,8 +212,7 @@ async fn invalid_close_requests_are_refused_and_the_session_stays_open() {
         Incoming::Text("still open".into())
     );
     // 123 bytes is the limit and works.
-    h.close(4000, &"r".repeat(123)).await.unwrap();
-    let (_, info) = until_closed(&mut session.incoming).await;
+    let (_, info) = close_with(&mut session, 4000, &"r".repeat(123)).await;
     assert_eq!(info.code.as_u16(), 4000);
     assert!(info.clean, "{info:?}");
     server.stop().await;
@@ -262,14 +222,7 @@ async fn invalid_close_requests_are_refused_and_the_session_stays_open() {
 async fn exactly_one_closed_event_per_session() {
     let server = EchoServer::start();
     let (recipient, mut events) = recorder();
-    let connection = within(
-        "connect",
-        ClientSession::builder(server.url("/echo"))
-            .config(quiet())
-            .connect(recipient),
-    )
-    .await
-    .unwrap();
+    let connection = connect_quiet_to(server.url("/echo"), recipient).await;
     let session = connection.session;
     // Close twice at once: only one succeeds, only one Closed follows.
     let first = session.send(Close::normal());
@@ -299,14 +252,7 @@ async fn close_without_a_status_sends_an_empty_close_frame() {
         peer.wait_for_eof(Duration::from_secs(5));
         close
     });
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(quiet())
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let mut session = connect_quiet(server.url()).await;
     let no_status = Close {
         code: None,
         reason: "ignored without a code".into(),
@@ -333,17 +279,8 @@ async fn nothing_is_written_after_the_close_frame() {
         peer.wait_for_eof(Duration::from_secs(5));
         peer.received.clone()
     });
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(quiet())
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
-    session.handle.close(1000, "").await.unwrap();
-    let (_, info) = until_closed(&mut session.incoming).await;
-    assert!(info.clean, "{info:?}");
+    let mut session = connect_quiet(server.url()).await;
+    close_cleanly(&mut session).await;
     let received = server.join().await;
     let opcodes: Vec<u8> = received.iter().map(|f| f.opcode).collect();
     assert_eq!(opcodes, vec![op::CLOSE], "frames after the Close frame");
@@ -355,14 +292,7 @@ async fn peer_close_followed_by_immediate_disconnect_reports_the_peer_code() {
         peer.send_close(1000, "bye now");
         // The script ends: the socket is dropped without waiting for the echo.
     });
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(quiet())
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let mut session = connect_quiet(server.url()).await;
     let (_, info) = until_closed(&mut session.incoming).await;
     server.join().await;
     assert_eq!(info.code.as_u16(), 1000, "{info:?}");
@@ -375,28 +305,13 @@ async fn peer_close_followed_by_immediate_disconnect_reports_the_peer_code() {
 /// `peer_that_answers_close_but_keeps_the_socket_open_is_not_waited_for`.
 #[actix_web::test]
 async fn peer_that_answers_close_but_keeps_the_socket_open_is_cut_off() {
-    let server = ScriptedServer::start(|peer| {
-        let close = peer.read_until_close();
-        peer.send(op::CLOSE, &close.payload);
-        // The client half-closes (FIN) after the handshake; keep our side open anyway,
-        // holding the socket for 4 s: the client must not wait for it.
-        let half_closed = peer.wait_for_eof(Duration::from_secs(4));
-        std::thread::sleep(Duration::from_secs(4));
-        half_closed
-    });
+    // The client half-closes (FIN) after the handshake; keep our side open anyway,
+    // holding the socket for 4 s: the client must not wait for it.
+    let server =
+        ScriptedServer::start(|peer| answer_close_and_hold_open(peer, Duration::from_secs(4)));
     let limit = Duration::from_millis(500);
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(quiet().close_timeout(limit))
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
-    let started = Instant::now();
-    session.handle.close(1000, "").await.unwrap();
-    let (_, info) = until_closed(&mut session.incoming).await;
-    let took = started.elapsed();
+    let mut session = connect_with(server.url(), quiet().close_timeout(limit)).await;
+    let (info, took) = timed_close(&mut session).await;
     assert!(took < Duration::from_secs(3), "waited {took:?}");
     assert_eq!(info.initiator, Initiator::Local);
     // The close handshake completed: Close frames went both ways (see `CloseInfo::code`
@@ -411,26 +326,11 @@ async fn peer_that_answers_close_but_keeps_the_socket_open_is_cut_off() {
 
 #[actix_web::test]
 async fn peer_that_answers_close_but_keeps_the_socket_open_is_not_waited_for() {
-    let server = ScriptedServer::start(|peer| {
-        let close = peer.read_until_close();
-        peer.send(op::CLOSE, &close.payload);
-        let half_closed = peer.wait_for_eof(Duration::from_secs(4));
-        std::thread::sleep(Duration::from_secs(3)); // hold our side open
-        half_closed
-    });
+    let server =
+        ScriptedServer::start(|peer| answer_close_and_hold_open(peer, Duration::from_secs(3)));
     let limit = Duration::from_millis(500);
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(quiet().close_timeout(limit))
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
-    let started = Instant::now();
-    session.handle.close(1000, "").await.unwrap();
-    let (_, info) = until_closed(&mut session.incoming).await;
-    let took = started.elapsed();
+    let mut session = connect_with(server.url(), quiet().close_timeout(limit)).await;
+    let (info, took) = timed_close(&mut session).await;
     assert!(
         took >= limit && took < Duration::from_secs(2),
         "took {took:?}"

@@ -6,13 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use actix_ws_session::{ClientSession, Config, Incoming};
+use actix_ws_session::Incoming;
 use bytes::Bytes;
-use common::{frame, next_event, op, raw_frame, until_closed, within, ScriptedServer};
-
-fn quiet() -> Config {
-    Config::default().ping_interval(None)
-}
+use common::{close_cleanly, connect_quiet, connect_with, quiet};
+use common::{frame, next_event, op, raw_frame, within, ScriptedServer};
 
 #[actix_web::test]
 async fn ping_between_fragments_is_answered_before_the_message_completes() {
@@ -34,14 +31,7 @@ async fn ping_between_fragments_is_answered_before_the_message_completes() {
         let close = peer.finish_close_handshake();
         (pong, peer.received.clone(), close)
     });
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(quiet())
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let mut session = connect_quiet(server.url()).await;
     assert_eq!(
         next_event(&mut session.incoming).await,
         Incoming::Ping(Bytes::from_static(b"mid-message"))
@@ -51,10 +41,8 @@ async fn ping_between_fragments_is_answered_before_the_message_completes() {
         Incoming::Text("Hello, wörld".into())
     );
     session.handle.send_text("ack").await.unwrap();
-    session.handle.close(1000, "").await.unwrap();
-    let (rest, info) = until_closed(&mut session.incoming).await;
+    let (rest, _) = close_cleanly(&mut session).await;
     assert!(rest.is_empty(), "{rest:?}");
-    assert!(info.clean, "{info:?}");
 
     let (pong, received, close) = server.join().await;
     assert_eq!(pong.opcode, op::PONG);
@@ -86,14 +74,7 @@ async fn frames_in_the_same_write_as_the_101_are_delivered() {
         },
         |peer| peer.finish_close_handshake(),
     );
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(quiet())
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let mut session = connect_quiet(server.url()).await;
     assert_eq!(
         next_event(&mut session.incoming).await,
         Incoming::Text("early bird".into())
@@ -102,9 +83,7 @@ async fn frames_in_the_same_write_as_the_101_are_delivered() {
         next_event(&mut session.incoming).await,
         Incoming::Binary(Bytes::from_static(&[1, 2, 3]))
     );
-    session.handle.close(1000, "").await.unwrap();
-    let (_, info) = until_closed(&mut session.incoming).await;
-    assert!(info.clean, "{info:?}");
+    close_cleanly(&mut session).await;
     assert_eq!(server.join().await.close(), Some((1000, String::new())));
 }
 
@@ -122,23 +101,14 @@ async fn outgoing_messages_are_split_at_fragment_size() {
         peer.finish_close_handshake();
         messages
     });
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(quiet().fragment_size(1000))
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let mut session = connect_with(server.url(), quiet().fragment_size(1000)).await;
     let binary: Vec<u8> = (0..3500u32).map(|i| (i * 7 % 256) as u8).collect();
     // 2 500 bytes of text whose 2-byte characters straddle fragment boundaries.
     let text: String = "aé".repeat(833) + "z";
     assert_eq!(text.len(), 2500);
     session.handle.send_binary(binary.clone()).await.unwrap();
     session.handle.send_text(text.clone()).await.unwrap();
-    session.handle.close(1000, "").await.unwrap();
-    let (_, info) = until_closed(&mut session.incoming).await;
-    assert!(info.clean, "{info:?}");
+    close_cleanly(&mut session).await;
 
     let messages = server.join().await;
     let check = |frames: &[common::ClientFrame], opcode: u8, lens: &[usize]| {
@@ -185,23 +155,14 @@ async fn a_ping_goes_out_between_the_fragments_of_a_large_message() {
         peer.finish_close_handshake();
         order
     });
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(quiet().fragment_size(1024))
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let mut session = connect_with(server.url(), quiet().fragment_size(1024)).await;
     let addr = session.handle.addr().clone();
     // 4 MiB in 1 KiB fragments: far more than one write batch.
     let big = addr.send(actix_ws_session::Send::binary(vec![5u8; 4 << 20]));
     let ping = addr.send(actix_ws_session::Send::Ping(Bytes::from_static(b"urgent")));
     within("ping", ping).await.unwrap().unwrap();
     within("big message", big).await.unwrap().unwrap();
-    session.handle.close(1000, "").await.unwrap();
-    let (_, info) = until_closed(&mut session.incoming).await;
-    assert!(info.clean, "{info:?}");
+    close_cleanly(&mut session).await;
     let order = server.join().await;
     let ping_at = order
         .iter()

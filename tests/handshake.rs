@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use actix_ws_session::{ClientSession, Config, Error, GetHandshake};
-use common::{until_closed, within, EchoServer, ScriptedServer};
+use common::{close_cleanly, connect_error, until_closed, within, EchoServer, ScriptedServer};
 
 #[actix_web::test]
 async fn handshake_exposes_status_headers_and_redacts_secrets() {
@@ -59,9 +59,7 @@ async fn handshake_exposes_status_headers_and_redacts_secrets() {
         .unwrap();
     assert_eq!(*via_handle, *session.handshake);
 
-    session.handle.close(1000, "").await.unwrap();
-    let (_, info) = until_closed(&mut session.incoming).await;
-    assert!(info.clean, "{info:?}");
+    close_cleanly(&mut session).await;
     server.stop().await;
 }
 
@@ -107,13 +105,9 @@ async fn offered_subprotocol_is_negotiated() {
 #[actix_web::test]
 async fn non_101_answer_is_rejected_with_status_headers_and_body() {
     let server = EchoServer::start();
-    let result = within(
-        "connect",
-        ClientSession::builder(server.url("/forbidden")).connect_stream(),
-    )
-    .await;
-    match result {
-        Err(Error::Rejected(rejection)) => {
+    let error = connect_error(ClientSession::builder(server.url("/forbidden"))).await;
+    match error {
+        Error::Rejected(rejection) => {
             assert_eq!(rejection.status, 403);
             let reason = rejection
                 .headers
@@ -136,15 +130,10 @@ async fn wrong_accept_key_fails_the_handshake() {
         },
         |peer| peer.wait_for_eof(Duration::from_secs(5)),
     );
-    let result = within(
-        "connect",
-        ClientSession::builder(server.url()).connect_stream(),
-    )
-    .await;
+    let error = connect_error(ClientSession::builder(server.url())).await;
     assert!(
-        matches!(result, Err(Error::Handshake(_))),
-        "expected Error::Handshake, got {:?}",
-        result.map(|s| s.handshake)
+        matches!(error, Error::Handshake(_)),
+        "expected Error::Handshake, got {error:?}"
     );
     assert!(
         server.join().await,
@@ -165,19 +154,10 @@ async fn subprotocol_that_was_not_offered_is_refused() {
             offered
         },
     );
-    let result = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .protocol("chat")
-            .connect_stream(),
-    )
-    .await;
-    match result {
-        Err(Error::UnexpectedProtocol(name)) => assert_eq!(name, "other"),
-        other => panic!(
-            "expected Error::UnexpectedProtocol, got {:?}",
-            other.map(|s| s.handshake)
-        ),
+    let error = connect_error(ClientSession::builder(server.url()).protocol("chat")).await;
+    match error {
+        Error::UnexpectedProtocol(name) => assert_eq!(name, "other"),
+        other => panic!("expected Error::UnexpectedProtocol, got {other:?}"),
     }
     assert_eq!(server.join().await.as_deref(), Some("chat"));
 }
@@ -188,15 +168,10 @@ async fn closed_port_is_a_connect_error() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     }; // dropped: nothing listens there now
-    let result = within(
-        "connect",
-        ClientSession::builder(format!("ws://127.0.0.1:{port}/")).connect_stream(),
-    )
-    .await;
+    let error = connect_error(ClientSession::builder(format!("ws://127.0.0.1:{port}/"))).await;
     assert!(
-        matches!(result, Err(Error::Connect(_))),
-        "expected Error::Connect, got {:?}",
-        result.map(|s| s.handshake)
+        matches!(error, Error::Connect(_)),
+        "expected Error::Connect, got {error:?}"
     );
 }
 
@@ -209,20 +184,14 @@ async fn silent_server_hits_the_handshake_timeout() {
     );
     let limit = Duration::from_millis(500);
     let started = Instant::now();
-    let result = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(Config::default().handshake_timeout(limit))
-            .connect_stream(),
+    let error = connect_error(
+        ClientSession::builder(server.url()).config(Config::default().handshake_timeout(limit)),
     )
     .await;
     let took = started.elapsed();
-    match result {
-        Err(Error::HandshakeTimeout(d)) => assert_eq!(d, limit),
-        other => panic!(
-            "expected Error::HandshakeTimeout, got {:?}",
-            other.map(|s| s.handshake)
-        ),
+    match error {
+        Error::HandshakeTimeout(d) => assert_eq!(d, limit),
+        other => panic!("expected Error::HandshakeTimeout, got {other:?}"),
     }
     assert!(took >= limit, "gave up after {took:?}, before the limit");
     assert!(took < Duration::from_secs(5), "gave up only after {took:?}");
@@ -234,41 +203,20 @@ async fn silent_server_hits_the_handshake_timeout() {
 
 #[actix_web::test]
 async fn bad_input_is_refused_before_connecting() {
-    let result = ClientSession::builder("ws://127.0.0.1:1/")
-        .header("bad header name", "x")
-        .connect_stream()
-        .await;
-    assert!(
-        matches!(result, Err(Error::InvalidHeader(_))),
-        "{:?}",
-        result.map(|s| s.handshake)
-    );
-    let result = ClientSession::builder("ws://127.0.0.1:1/")
-        .header("x-ok", "line\nbreak")
-        .connect_stream()
-        .await;
-    assert!(
-        matches!(result, Err(Error::InvalidHeader(_))),
-        "{:?}",
-        result.map(|s| s.handshake)
-    );
-    let result = ClientSession::builder("ws://127.0.0.1:1/")
-        .config(Config::default().close_timeout(Duration::ZERO))
-        .connect_stream()
-        .await;
-    assert!(
-        matches!(result, Err(Error::InvalidConfig(_))),
-        "{:?}",
-        result.map(|s| s.handshake)
-    );
-    let result = within(
-        "connect",
-        ClientSession::builder("not a url at all").connect_stream(),
+    let error =
+        connect_error(ClientSession::builder("ws://127.0.0.1:1/").header("bad header name", "x"))
+            .await;
+    assert!(matches!(error, Error::InvalidHeader(_)), "{error:?}");
+    let error =
+        connect_error(ClientSession::builder("ws://127.0.0.1:1/").header("x-ok", "line\nbreak"))
+            .await;
+    assert!(matches!(error, Error::InvalidHeader(_)), "{error:?}");
+    let error = connect_error(
+        ClientSession::builder("ws://127.0.0.1:1/")
+            .config(Config::default().close_timeout(Duration::ZERO)),
     )
     .await;
-    assert!(
-        matches!(result, Err(Error::InvalidUrl(_))),
-        "{:?}",
-        result.map(|s| s.handshake)
-    );
+    assert!(matches!(error, Error::InvalidConfig(_)), "{error:?}");
+    let error = connect_error(ClientSession::builder("not a url at all")).await;
+    assert!(matches!(error, Error::InvalidUrl(_)), "{error:?}");
 }

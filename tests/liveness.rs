@@ -6,46 +6,56 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use actix_ws_session::{ClientSession, Config, Error, Incoming, Initiator};
+use actix_ws_session::{Config, Error, Incoming, Initiator, Session};
 use bytes::Bytes;
-use common::{frame, op, until_closed, within, ScriptedServer};
+use common::{close_cleanly, connect_quiet, connect_with, frame, next_event, op, until_closed};
+use common::{ClientFrame, Peer, ScriptedServer};
 
-#[actix_web::test]
-async fn every_ping_of_a_burst_is_answered_in_order() {
-    let server = ScriptedServer::start(|peer| {
-        let burst: Vec<u8> = (0..10u8)
-            .flat_map(|i| frame(op::PING, &[b'p', i]))
-            .collect();
-        peer.write(&burst); // ten pings in one write
-        let mut pongs = Vec::new();
-        loop {
-            let f = peer.read_frame();
-            assert_eq!(f.opcode, op::PONG, "{f:?}");
-            assert!(f.mask.is_some(), "unmasked pong");
-            let last = f.payload == [b'p', 9];
-            pongs.push(f.payload);
-            if last {
-                break;
-            }
+/// The scripted server's side of a ping burst: writes `count` pings with payloads
+/// `[tag, 0]`, `[tag, 1]`, … in one write, reads frames (each must be a Pong) until the Pong
+/// for the last ping, then finishes the close handshake. Returns the Pongs read.
+fn answer_ping_burst(peer: &mut Peer, tag: u8, count: u8) -> Vec<ClientFrame> {
+    let burst: Vec<u8> = (0..count)
+        .flat_map(|i| frame(op::PING, &[tag, i]))
+        .collect();
+    peer.write(&burst);
+    let mut pongs = Vec::new();
+    loop {
+        let f = peer.read_frame();
+        assert_eq!(f.opcode, op::PONG, "{f:?}");
+        let last = f.payload == [tag, count - 1];
+        pongs.push(f);
+        if last {
+            break;
         }
-        peer.finish_close_handshake();
-        pongs
-    });
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(Config::default().ping_interval(None))
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    }
+    peer.finish_close_handshake();
+    pongs
+}
+
+/// The next `count` events of `session`, which must all be pings; returns their payloads.
+async fn next_pings(session: &mut Session, count: usize) -> Vec<Bytes> {
     let mut pings = Vec::new();
-    while pings.len() < 10 {
-        match common::next_event(&mut session.incoming).await {
+    while pings.len() < count {
+        match next_event(&mut session.incoming).await {
             Incoming::Ping(payload) => pings.push(payload),
             other => panic!("expected a ping, got {other:?}"),
         }
     }
+    pings
+}
+
+#[actix_web::test]
+async fn every_ping_of_a_burst_is_answered_in_order() {
+    let server = ScriptedServer::start(|peer| {
+        let pongs = answer_ping_burst(peer, b'p', 10);
+        for f in &pongs {
+            assert!(f.mask.is_some(), "unmasked pong");
+        }
+        pongs.into_iter().map(|f| f.payload).collect::<Vec<_>>()
+    });
+    let mut session = connect_quiet(server.url()).await;
+    let pings = next_pings(&mut session, 10).await;
     let expected: Vec<Vec<u8>> = (0..10u8).map(|i| vec![b'p', i]).collect();
     assert_eq!(
         pings,
@@ -54,9 +64,7 @@ async fn every_ping_of_a_burst_is_answered_in_order() {
             .map(|p| Bytes::from(p.clone()))
             .collect::<Vec<_>>()
     );
-    session.handle.close(1000, "").await.unwrap();
-    let (_, info) = until_closed(&mut session.incoming).await;
-    assert!(info.clean, "{info:?}");
+    close_cleanly(&mut session).await;
     assert_eq!(
         server.join().await,
         expected,
@@ -88,14 +96,7 @@ async fn pinger_pings_and_measures_the_round_trip() {
     let config = Config::default()
         .ping_interval(Some(Duration::from_millis(200)))
         .ping_timeout(Duration::from_secs(5));
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(config)
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let mut session = connect_with(server.url(), config).await;
     let started = Instant::now();
     let mut rtt = None;
     // Wait (bounded) until the pinger has measured a round trip, then for one more ping.
@@ -109,9 +110,7 @@ async fn pinger_pings_and_measures_the_round_trip() {
     }
     let rtt = rtt.expect("no round trip measured within 10 s");
     assert!(rtt < Duration::from_secs(5), "{rtt:?}");
-    session.handle.close(1000, "").await.unwrap();
-    let (events, info) = until_closed(&mut session.incoming).await;
-    assert!(info.clean, "{info:?}");
+    let (events, _) = close_cleanly(&mut session).await;
     assert!(
         events.iter().all(|e| matches!(e, Incoming::Pong(_))),
         "{events:?}"
@@ -150,14 +149,7 @@ async fn silent_peer_is_failed_with_1011() {
         .ping_interval(Some(Duration::from_millis(200)))
         .ping_timeout(timeout)
         .close_timeout(Duration::from_secs(2));
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(config)
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let mut session = connect_with(server.url(), config).await;
     let started = Instant::now();
     let (_, info) = until_closed(&mut session.incoming).await;
     let took = started.elapsed();
@@ -181,17 +173,10 @@ async fn silent_peer_is_failed_with_1011() {
 #[actix_web::test]
 async fn user_ping_gets_its_pong_and_oversized_control_frames_are_refused() {
     let server = common::EchoServer::start();
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url("/echo"))
-            .config(Config::default().ping_interval(None))
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let mut session = connect_quiet(server.url("/echo")).await;
     session.handle.ping("marco").await.unwrap();
     assert_eq!(
-        common::next_event(&mut session.incoming).await,
+        next_event(&mut session.incoming).await,
         Incoming::Pong(Bytes::from_static(b"marco"))
     );
     assert_eq!(
@@ -208,52 +193,22 @@ async fn user_ping_gets_its_pong_and_oversized_control_frames_are_refused() {
     // 125 bytes is allowed.
     session.handle.ping(vec![7u8; 125]).await.unwrap();
     assert_eq!(
-        common::next_event(&mut session.incoming).await,
+        next_event(&mut session.incoming).await,
         Incoming::Pong(Bytes::from(vec![7u8; 125]))
     );
-    session.handle.close(1000, "").await.unwrap();
-    let (_, info) = until_closed(&mut session.incoming).await;
-    assert!(info.clean, "{info:?}");
+    close_cleanly(&mut session).await;
     server.stop().await;
 }
 
 #[actix_web::test]
 async fn a_long_ping_burst_still_gets_the_last_ping_answered() {
     let server = ScriptedServer::start(|peer| {
-        let burst: Vec<u8> = (0..100u8)
-            .flat_map(|i| frame(op::PING, &[b'q', i]))
-            .collect();
-        peer.write(&burst);
-        let mut answered = Vec::new();
-        loop {
-            let f = peer.read_frame();
-            assert_eq!(f.opcode, op::PONG, "{f:?}");
-            answered.push(f.payload[1]);
-            if f.payload[1] == 99 {
-                break;
-            }
-        }
-        peer.finish_close_handshake();
-        answered
+        let pongs = answer_ping_burst(peer, b'q', 100);
+        pongs.into_iter().map(|f| f.payload[1]).collect::<Vec<_>>()
     });
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(Config::default().ping_interval(None))
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
-    let mut pings = 0;
-    while pings < 100 {
-        match common::next_event(&mut session.incoming).await {
-            Incoming::Ping(_) => pings += 1,
-            other => panic!("expected a ping, got {other:?}"),
-        }
-    }
-    session.handle.close(1000, "").await.unwrap();
-    let (_, info) = until_closed(&mut session.incoming).await;
-    assert!(info.clean, "{info:?}");
+    let mut session = connect_quiet(server.url()).await;
+    next_pings(&mut session, 100).await;
+    close_cleanly(&mut session).await;
     let answered = server.join().await;
     assert_eq!(answered.last(), Some(&99));
     assert!(

@@ -6,12 +6,9 @@ mod common;
 
 use std::collections::HashSet;
 
-use actix_ws_session::{ClientSession, Config, Error, SetMasking};
-use common::{op, until_closed, within, ClientFrame, ScriptedServer};
-
-fn quiet() -> Config {
-    Config::default().ping_interval(None)
-}
+use actix_ws_session::{Error, SetMasking};
+use common::{close_cleanly, connect_quiet, connect_with, op, quiet, within};
+use common::{ClientFrame, ScriptedServer};
 
 fn read_texts(peer: &mut common::Peer, n: usize) -> Vec<ClientFrame> {
     (0..n)
@@ -32,14 +29,7 @@ async fn masking_is_on_by_default_and_can_be_toggled() {
         let close = peer.finish_close_handshake();
         (first, plain, again, close)
     });
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(quiet())
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let mut session = connect_quiet(server.url()).await;
     let h = session.handle.clone();
     for i in 0..6 {
         h.send_text(format!("masked message {i}")).await.unwrap();
@@ -56,9 +46,7 @@ async fn masking_is_on_by_default_and_can_be_toggled() {
     for i in 0..2 {
         h.send_text(format!("masked again {i}")).await.unwrap();
     }
-    h.close(1000, "").await.unwrap();
-    let (_, info) = until_closed(&mut session.incoming).await;
-    assert!(info.clean, "{info:?}");
+    close_cleanly(&mut session).await;
 
     let (first, plain, again, close) = server.join().await;
     for (i, f) in first.iter().enumerate() {
@@ -89,18 +77,9 @@ async fn masking_off_from_the_config() {
         let close = peer.finish_close_handshake();
         (texts, close)
     });
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(quiet().masking(false))
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let mut session = connect_with(server.url(), quiet().masking(false)).await;
     session.handle.send_text("in the clear").await.unwrap();
-    session.handle.close(1000, "").await.unwrap();
-    let (_, info) = until_closed(&mut session.incoming).await;
-    assert!(info.clean, "{info:?}");
+    close_cleanly(&mut session).await;
     // Once closed, masking can no longer be changed.
     assert_eq!(session.handle.set_masking(true).await, Err(Error::Closed));
 

@@ -8,25 +8,15 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use actix::prelude::*;
-use actix_ws_session::{ClientSession, Close, Config, Incoming, Send};
+use actix_ws_session::{ClientSession, Close, Incoming, Send};
 use bytes::Bytes;
+use common::{close_cleanly, close_with, connect_quiet, connect_quiet_to, quiet};
 use common::{next_event, recorder, until_closed, within, EchoServer};
-
-fn quiet() -> Config {
-    Config::default().ping_interval(None)
-}
 
 #[actix_web::test]
 async fn text_and_binary_echo_including_empty_messages() {
     let server = EchoServer::start();
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url("/echo"))
-            .config(quiet())
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let mut session = connect_quiet(server.url("/echo")).await;
     let h = &session.handle;
     h.send_text("").await.unwrap();
     h.send_text("héllo, wörld ✓").await.unwrap();
@@ -42,24 +32,15 @@ async fn text_and_binary_echo_including_empty_messages() {
     for want in expected {
         assert_eq!(next_event(&mut session.incoming).await, want);
     }
-    h.close(1000, "").await.unwrap();
-    let (rest, info) = until_closed(&mut session.incoming).await;
+    let (rest, _) = close_cleanly(&mut session).await;
     assert!(rest.is_empty(), "unexpected events: {rest:?}");
-    assert!(info.clean, "{info:?}");
     server.stop().await;
 }
 
 #[actix_web::test]
 async fn sixteen_mib_binary_round_trips_intact() {
     let server = EchoServer::start();
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url("/echo"))
-            .config(quiet())
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let mut session = connect_quiet(server.url("/echo")).await;
     let size = 16 << 20;
     let data: Bytes = (0..size)
         .map(|i: usize| (i.wrapping_mul(31) ^ (i >> 11)) as u8)
@@ -76,23 +57,14 @@ async fn sixteen_mib_binary_round_trips_intact() {
         }
         other => panic!("expected the binary echo, got {other:?}"),
     }
-    session.handle.close(1000, "").await.unwrap();
-    let (_, info) = until_closed(&mut session.incoming).await;
-    assert!(info.clean, "{info:?}");
+    close_cleanly(&mut session).await;
     server.stop().await;
 }
 
 #[actix_web::test]
 async fn many_messages_arrive_in_order() {
     let server = EchoServer::start();
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url("/echo"))
-            .config(quiet())
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let mut session = connect_quiet(server.url("/echo")).await;
     let addr = session.handle.addr().clone();
     let count = 1000;
     // Fire-and-forget and awaited sends, interleaved: order must hold across both.
@@ -110,8 +82,7 @@ async fn many_messages_arrive_in_order() {
             other => panic!("expected text m{i}, got {other:?}"),
         }
     }
-    session.handle.close(1000, "").await.unwrap();
-    let (rest, info) = until_closed(&mut session.incoming).await;
+    let (rest, info) = close_with(&mut session, 1000, "").await;
     assert!(rest.is_empty(), "unexpected events: {rest:?}");
     assert_eq!(info.unsent, 0);
     server.stop().await;
@@ -121,14 +92,7 @@ async fn many_messages_arrive_in_order() {
 async fn actor_recipient_api_delivers_messages_and_closed() {
     let server = EchoServer::start();
     let (recipient, mut events) = recorder();
-    let connection = within(
-        "connect",
-        ClientSession::builder(server.url("/echo"))
-            .config(quiet())
-            .connect(recipient),
-    )
-    .await
-    .unwrap();
+    let connection = connect_quiet_to(server.url("/echo"), recipient).await;
     let session = connection.session;
     within("send", session.send(Send::text("to the actor")))
         .await
@@ -160,14 +124,7 @@ async fn actor_recipient_api_delivers_messages_and_closed() {
 #[actix_web::test]
 async fn run_drives_a_handler_until_close() {
     let server = EchoServer::start();
-    let session = within(
-        "connect",
-        ClientSession::builder(server.url("/echo"))
-            .config(quiet())
-            .connect_stream(),
-    )
-    .await
-    .unwrap();
+    let session = connect_quiet(server.url("/echo")).await;
     session.handle.send_text("0").await.unwrap();
     let seen = Rc::new(RefCell::new(Vec::new()));
     let log = seen.clone();
@@ -257,14 +214,7 @@ async fn handler_waiting_on_the_session_does_not_deadlock() {
         done: Some(done),
     }
     .start();
-    let connection = within(
-        "connect",
-        ClientSession::builder(server.url("/echo"))
-            .config(quiet())
-            .connect(blocker.clone().recipient()),
-    )
-    .await
-    .unwrap();
+    let connection = connect_quiet_to(server.url("/echo"), blocker.clone().recipient()).await;
     blocker
         .send(Attach(connection.session.clone()))
         .await
@@ -296,14 +246,7 @@ async fn session_keeps_running_after_its_address_is_dropped() {
         peer.read_until_close()
     });
     let (recipient, mut events) = recorder();
-    let connection = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(quiet())
-            .connect(recipient),
-    )
-    .await
-    .unwrap();
+    let connection = connect_quiet_to(server.url(), recipient).await;
     drop(connection); // every address the user had
     assert_eq!(
         next_event(&mut events).await,
@@ -334,9 +277,7 @@ async fn a_session_started_on_another_arbiter_runs_there() {
         next_event(&mut session.incoming).await,
         Incoming::Text("across threads".into())
     );
-    session.handle.close(1000, "").await.unwrap();
-    let (_, info) = until_closed(&mut session.incoming).await;
-    assert!(info.clean, "{info:?}");
+    close_cleanly(&mut session).await;
     arbiter.stop();
     let stopped = actix_web::rt::task::spawn_blocking(move || arbiter.join()).await;
     assert!(matches!(stopped, Ok(Ok(()))));

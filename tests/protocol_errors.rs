@@ -5,8 +5,9 @@
 mod common;
 
 use actix_ws_session::proto::{OpCode, ProtocolError};
-use actix_ws_session::{ClientSession, Config, Error, Initiator};
-use common::{close_payload, frame, frame_head, op, raw_frame, until_closed, within};
+use actix_ws_session::{Config, Error, Initiator};
+use common::until_closed;
+use common::{close_payload, connect_quiet_to, connect_with, frame, frame_head, op, raw_frame};
 use common::{ClientFrame, ScriptedServer};
 
 /// The server writes `bytes` (one write), then reads until the client's Close and ends the
@@ -23,14 +24,7 @@ async fn violation(
         peer.wait_for_eof(std::time::Duration::from_secs(5));
         close
     });
-    let mut session = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(config.ping_interval(None))
-            .connect_stream(),
-    )
-    .await
-    .expect("connect");
+    let mut session = connect_with(server.url(), config.ping_interval(None)).await;
     let (_, info) = until_closed(&mut session.incoming).await;
     assert_eq!(info.code.as_u16(), code, "{info:?}");
     assert_eq!(info.initiator, Initiator::Local, "{info:?}");
@@ -237,14 +231,7 @@ async fn violation_is_reported_to_an_actor_recipient_too() {
         close
     });
     let (recipient, mut events) = common::recorder();
-    let _connection = within(
-        "connect",
-        ClientSession::builder(server.url())
-            .config(Config::default().ping_interval(None))
-            .connect(recipient),
-    )
-    .await
-    .expect("connect");
+    let _connection = connect_quiet_to(server.url(), recipient).await;
     let (before, info) = until_closed(&mut events).await;
     assert_eq!(
         before,

@@ -11,29 +11,24 @@ mod tls_support;
 
 use std::time::{Duration, Instant};
 
-use actix_ws_session::{ClientSession, Config, Error, Incoming, Proxy, Session, TlsConfig};
-use common::{next_event, until_closed, within, EchoServer};
+use actix_ws_session::{ClientSession, Error, Proxy, Session, TlsConfig};
+use common::{echo_text_and_close, quiet, within, EchoServer};
 use proxy_support::{captured_logs, ConnectProxy, Mode};
 use tls_support::{Pki, TlsEchoServer};
 
-fn config() -> Config {
-    Config::default().ping_interval(None)
+/// Echoes one message and closes cleanly.
+async fn echo_and_close(session: Session) {
+    echo_text_and_close(session, "through the tunnel").await;
 }
 
-/// Echoes one message and closes cleanly.
-async fn echo_and_close(mut session: Session) {
-    session
-        .handle
-        .send_text("through the tunnel")
-        .await
-        .unwrap();
-    match next_event(&mut session.incoming).await {
-        Incoming::Text(text) => assert_eq!(text, "through the tunnel"),
-        other => panic!("expected the echo, got {other:?}"),
+/// Connects to `url` through `proxy` (within the test bound), with the quiet configuration
+/// and, for `wss://`, `tls`.
+async fn connect_via(url: String, proxy: Proxy, tls: Option<TlsConfig>) -> Result<Session, Error> {
+    let mut builder = ClientSession::builder(url).proxy(proxy).config(quiet());
+    if let Some(tls) = tls {
+        builder = builder.tls(tls);
     }
-    session.handle.close(1000, "").await.unwrap();
-    let (_, info) = until_closed(&mut session.incoming).await;
-    assert!(info.clean, "{info:?}");
+    within("connect through the proxy", builder.connect_stream()).await
 }
 
 fn no_secret_logged(secret: &str) {
@@ -53,12 +48,10 @@ async fn ws_through_a_proxy_without_credentials() {
     captured_logs();
     let server = EchoServer::start();
     let proxy = ConnectProxy::start(Mode::Tunnel { credentials: None }).await;
-    let session = within(
-        "connect through the proxy",
-        ClientSession::builder(server.url("/echo"))
-            .proxy(Proxy::new(&proxy.url(None)).unwrap())
-            .config(config())
-            .connect_stream(),
+    let session = connect_via(
+        server.url("/echo"),
+        Proxy::new(&proxy.url(None)).unwrap(),
+        None,
     )
     .await
     .expect("ws:// through the proxy");
@@ -87,13 +80,10 @@ async fn wss_through_a_proxy_with_credentials_verifies_the_target() {
     let tls = TlsConfig::new()
         .add_ca_pem(pki.ca_pem().as_bytes())
         .unwrap();
-    let session = within(
-        "connect through the proxy",
-        ClientSession::builder(server.url("127.0.0.1", "/echo"))
-            .proxy(Proxy::new(&proxy.url(Some("alice:hunter2"))).unwrap())
-            .tls(tls.clone())
-            .config(config())
-            .connect_stream(),
+    let session = connect_via(
+        server.url("127.0.0.1", "/echo"),
+        Proxy::new(&proxy.url(Some("alice:hunter2"))).unwrap(),
+        Some(tls.clone()),
     )
     .await
     .expect("wss:// through the proxy");
@@ -106,17 +96,12 @@ async fn wss_through_a_proxy_with_credentials_verifies_the_target() {
     assert!(proxy.seen()[0].authorization.is_some());
 
     // Credentials given with basic_auth instead of the URL.
-    let session = within(
-        "connect through the proxy",
-        ClientSession::builder(server.url("127.0.0.1", "/echo"))
-            .proxy(
-                Proxy::new(&proxy.url(None))
-                    .unwrap()
-                    .basic_auth("alice", "hunter2"),
-            )
-            .tls(tls.clone())
-            .config(config())
-            .connect_stream(),
+    let session = connect_via(
+        server.url("127.0.0.1", "/echo"),
+        Proxy::new(&proxy.url(None))
+            .unwrap()
+            .basic_auth("alice", "hunter2"),
+        Some(tls.clone()),
     )
     .await
     .expect("wss:// through the proxy with basic_auth");
@@ -125,13 +110,10 @@ async fn wss_through_a_proxy_with_credentials_verifies_the_target() {
 
     // TLS inside the tunnel is checked against the target's name, not the proxy's.
     let wrong = TlsEchoServer::start(pki.server_config(&["example.test"]));
-    let outcome = within(
-        "connect through the proxy",
-        ClientSession::builder(wrong.url("127.0.0.1", "/echo"))
-            .proxy(Proxy::new(&proxy.url(Some("alice:hunter2"))).unwrap())
-            .tls(tls)
-            .config(config())
-            .connect_stream(),
+    let outcome = connect_via(
+        wrong.url("127.0.0.1", "/echo"),
+        Proxy::new(&proxy.url(Some("alice:hunter2"))).unwrap(),
+        Some(tls),
     )
     .await;
     match outcome {
@@ -153,12 +135,10 @@ async fn wrong_or_missing_credentials_are_a_typed_407() {
     })
     .await;
     for userinfo in [Some("alice:wrong-pass"), None] {
-        let outcome = within(
-            "connect through the proxy",
-            ClientSession::builder(server.url("/echo"))
-                .proxy(Proxy::new(&proxy.url(userinfo)).unwrap())
-                .config(config())
-                .connect_stream(),
+        let outcome = connect_via(
+            server.url("/echo"),
+            Proxy::new(&proxy.url(userinfo)).unwrap(),
+            None,
         )
         .await;
         match outcome {
@@ -170,12 +150,10 @@ async fn wrong_or_missing_credentials_are_a_typed_407() {
         }
     }
     // The right ones, percent-encoded in the URL, get through.
-    let session = within(
-        "connect through the proxy",
-        ClientSession::builder(server.url("/echo"))
-            .proxy(Proxy::new(&proxy.url(Some("alice:hunter%32"))).unwrap())
-            .config(config())
-            .connect_stream(),
+    let session = connect_via(
+        server.url("/echo"),
+        Proxy::new(&proxy.url(Some("alice:hunter%32"))).unwrap(),
+        None,
     )
     .await
     .expect("percent-encoded credentials");
@@ -189,12 +167,10 @@ async fn wrong_or_missing_credentials_are_a_typed_407() {
 async fn the_bypass_list_connects_directly() {
     let server = EchoServer::start();
     let proxy = ConnectProxy::start(Mode::Refuse(403)).await;
-    let refused = within(
-        "connect through the refusing proxy",
-        ClientSession::builder(server.url("/echo"))
-            .proxy(Proxy::new(&proxy.url(None)).unwrap())
-            .config(config())
-            .connect_stream(),
+    let refused = connect_via(
+        server.url("/echo"),
+        Proxy::new(&proxy.url(None)).unwrap(),
+        None,
     )
     .await;
     assert!(
@@ -205,12 +181,10 @@ async fn the_bypass_list_connects_directly() {
     assert_eq!(proxy.seen().len(), 1);
 
     for entry in ["127.0.0.1", "127.0.0.0/8", "*"] {
-        let session = within(
-            "connect around the proxy",
-            ClientSession::builder(server.url("/echo"))
-                .proxy(Proxy::new(&proxy.url(None)).unwrap().no_proxy([entry]))
-                .config(config())
-                .connect_stream(),
+        let session = connect_via(
+            server.url("/echo"),
+            Proxy::new(&proxy.url(None)).unwrap().no_proxy([entry]),
+            None,
         )
         .await
         .unwrap_or_else(|e| panic!("bypass {entry:?}: {e}"));
@@ -236,7 +210,7 @@ async fn a_proxy_that_never_answers_hits_the_handshake_timeout() {
             "the handshake timeout",
             ClientSession::builder(url)
                 .proxy(Proxy::new(&proxy.url(None)).unwrap())
-                .config(config().handshake_timeout(limit))
+                .config(quiet().handshake_timeout(limit))
                 .connect_stream(),
         )
         .await;
@@ -268,7 +242,7 @@ async fn the_environment_is_read_only_on_request() {
     std::env::set_var("http_proxy", proxy.url(None));
 
     let connect = |from_env: bool| {
-        let mut builder = ClientSession::builder(server.url("/echo")).config(config());
+        let mut builder = ClientSession::builder(server.url("/echo")).config(quiet());
         if from_env {
             builder = builder.proxy_from_env();
         }

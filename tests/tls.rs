@@ -14,13 +14,9 @@ use std::time::Duration;
 
 use actix_ws_session::rustls::crypto::{ring, CryptoProvider};
 use actix_ws_session::rustls::{ClientConfig, RootCertStore};
-use actix_ws_session::{ClientSession, Config, Error, Incoming, TlsConfig};
-use common::{next_event, until_closed, within};
+use actix_ws_session::{ClientSession, Error, TlsConfig};
+use common::{close_cleanly, echo_text_and_close, quiet, within};
 use tls_support::{Pki, TlsEchoServer};
-
-fn config() -> Config {
-    Config::default().ping_interval(None)
-}
 
 fn trusting(pki: &Pki) -> TlsConfig {
     TlsConfig::new()
@@ -30,11 +26,11 @@ fn trusting(pki: &Pki) -> TlsConfig {
 
 /// Connects, echoes one message, closes cleanly; returns the handshake's `x-host` mirror.
 async fn echo_once(url: &str, tls: TlsConfig) -> String {
-    let mut session = within(
+    let session = within(
         "wss connect",
         ClientSession::builder(url)
             .tls(tls)
-            .config(config())
+            .config(quiet())
             .connect_stream(),
     )
     .await
@@ -44,26 +40,16 @@ async fn echo_once(url: &str, tls: TlsConfig) -> String {
         .response_header("x-host")
         .unwrap_or_default()
         .to_string();
-    session.handle.send_text("over tls").await.unwrap();
-    match next_event(&mut session.incoming).await {
-        Incoming::Text(text) => assert_eq!(text, "over tls"),
-        other => panic!("expected the echo, got {other:?}"),
-    }
-    session.handle.close(1000, "").await.unwrap();
-    let (_, info) = until_closed(&mut session.incoming).await;
-    assert!(info.clean, "{info:?}");
+    echo_text_and_close(session, "over tls").await;
     host
 }
 
 async fn connect_error(url: &str, tls: Option<TlsConfig>) -> Error {
-    let mut builder = ClientSession::builder(url).config(config());
+    let mut builder = ClientSession::builder(url).config(quiet());
     if let Some(tls) = tls {
         builder = builder.tls(tls);
     }
-    match within("wss connect", builder.connect_stream()).await {
-        Ok(_) => panic!("connecting to {url} should fail"),
-        Err(error) => error,
-    }
+    common::connect_error(builder).await
 }
 
 #[actix_web::test]
@@ -88,7 +74,7 @@ async fn connects_with_the_private_ca_and_sends_host_with_port() {
 async fn origin_cookies_and_basic_auth_reach_the_server() {
     let pki = Pki::new("tls test CA");
     let server = TlsEchoServer::start(pki.server_config(&["127.0.0.1"]));
-    let session = within(
+    let mut session = within(
         "wss connect",
         ClientSession::builder(server.url("127.0.0.1", "/echo"))
             .tls(trusting(&pki))
@@ -96,7 +82,7 @@ async fn origin_cookies_and_basic_auth_reach_the_server() {
             .cookie("theme", "dark")
             .cookie("sid", "s3cret")
             .basic_auth("aladdin", Some("open sesame"))
-            .config(config())
+            .config(quiet())
             .connect_stream(),
     )
     .await
@@ -121,10 +107,7 @@ async fn origin_cookies_and_basic_auth_reach_the_server() {
     };
     assert_eq!(recorded("cookie").as_deref(), Some("<redacted>"));
     assert_eq!(recorded("authorization").as_deref(), Some("<redacted>"));
-    session.handle.close(1000, "").await.unwrap();
-    let mut incoming = session.incoming;
-    let (_, info) = until_closed(&mut incoming).await;
-    assert!(info.clean, "{info:?}");
+    close_cleanly(&mut session).await;
     server.stop().await;
 }
 
@@ -148,9 +131,7 @@ async fn ipv6_literal_urls_connect() {
     });
     let outcome = within(
         "connect to [::1]",
-        ClientSession::builder(url)
-            .config(config())
-            .connect_stream(),
+        ClientSession::builder(url).config(quiet()).connect_stream(),
     )
     .await;
     match outcome {
@@ -260,7 +241,7 @@ async fn a_tls_handshake_that_never_finishes_hits_the_handshake_timeout() {
     let outcome = within(
         "the handshake timeout",
         ClientSession::builder(url)
-            .config(config().handshake_timeout(limit))
+            .config(quiet().handshake_timeout(limit))
             .connect_stream(),
     )
     .await;
@@ -309,77 +290,20 @@ async fn no_process_level_crypto_provider_is_needed_or_used() {
 // The `client` example: `--ca FILE` and `--proxy URL`
 // ---------------------------------------------------------------------------------------
 
-/// Builds the `client` example (a no-op when fresh) and returns its path next to this
-/// test's binary (`target/<profile>/examples/client`).
-fn client_binary() -> std::path::PathBuf {
-    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let mut build = std::process::Command::new(env!("CARGO"));
-            build
-                .args(["build", "--example", "client"])
-                .current_dir(env!("CARGO_MANIFEST_DIR"));
-            if !cfg!(debug_assertions) {
-                build.arg("--release");
-            }
-            let status = build.status().expect("run cargo build --example client");
-            assert!(status.success(), "cargo build --example client failed");
-            let exe = std::env::current_exe().unwrap();
-            let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-            profile_dir
-                .join("examples")
-                .join(format!("client{}", std::env::consts::EXE_SUFFIX))
-        })
-        .clone()
-}
-
-/// Runs the example with `args` and `stdin` (then end of input) on a blocking thread;
-/// kills it after 20 s. Returns (exit success, stdout, stderr).
+/// Runs the example with `args` and `stdin` (then end of input); kills it after 20 s.
+/// Returns (exit success, stdout, stderr).
 async fn run_client(args: Vec<String>, stdin: &'static [u8]) -> (bool, String, String) {
-    use std::io::Write as _;
-    use std::process::{Command, Stdio};
-    let run = move || {
-        let mut child = Command::new(client_binary())
-            .args(&args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the client example");
-        child.stdin.take().unwrap().write_all(stdin).unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while child.try_wait().unwrap().is_none() {
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                let output = child.wait_with_output().unwrap();
-                panic!(
-                    "client example hung; stderr:\n{}",
-                    String::from_utf8_lossy(&output.stderr)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let output = child.wait_with_output().unwrap();
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    };
-    common::within_for(
-        Duration::from_secs(300),
-        "the client example",
-        actix_web::rt::task::spawn_blocking(run),
+    let output = common::run_client(args, stdin, Duration::from_secs(20)).await;
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
     )
-    .await
-    .unwrap()
 }
 
 #[actix_web::test]
 async fn client_example_trusts_its_ca_file_and_refuses_without_it() {
-    actix_web::rt::task::spawn_blocking(client_binary)
-        .await
-        .unwrap();
+    common::build_client_example().await;
     let pki = Pki::new("example CA");
     let dir = std::env::temp_dir().join(format!("actix-ws-session-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -1,5 +1,8 @@
-//! Shared test helpers: an actix-web echo server, a scripted raw-TCP WebSocket server that
-//! can misbehave on purpose, and a recorder actor for the `connect(recipient)` API.
+//! Shared test helpers: connecting with the quiet test configuration and closing a session
+//! (returning its `CloseInfo`), an actix-web echo server (whose echo loop the TLS echo server
+//! in `common/tls.rs` reuses), a scripted raw-TCP WebSocket server that can misbehave on
+//! purpose, a recorder actor for the `connect(recipient)` API, and the `client` example built
+//! and run as a child process.
 //!
 //! Every server here listens on 127.0.0.1 only and is stopped by the test that started it;
 //! every wait is bounded.
@@ -10,13 +13,18 @@ use std::future::Future;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use actix::{Actor, Context, Handler, Recipient};
-use actix_web::dev::ServerHandle;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use actix_ws::AggregatedMessage;
-use actix_ws_session::{CloseInfo, Incoming};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream};
+use actix_ws_session::{
+    ClientBuilder, ClientSession, CloseInfo, Config, Connection, Error, Incoming, Session,
+};
 use futures::channel::mpsc;
 use futures::{Stream, StreamExt};
 
@@ -57,6 +65,90 @@ pub async fn until_closed<S: Stream<Item = Incoming> + Unpin>(
 }
 
 // ---------------------------------------------------------------------------------------
+// Connecting and closing
+// ---------------------------------------------------------------------------------------
+
+/// The configuration most tests use: the default without the pinger, so that no Ping
+/// interleaves with what a test expects.
+pub fn quiet() -> Config {
+    Config::default().ping_interval(None)
+}
+
+/// Connects to `url` with `config` (within [`WAIT`]); fails the test if it does not connect.
+pub async fn connect_with(url: impl Into<String>, config: Config) -> Session {
+    within(
+        "connect",
+        ClientSession::builder(url).config(config).connect_stream(),
+    )
+    .await
+    .unwrap()
+}
+
+/// Connects to `url` with the [`quiet`] configuration.
+pub async fn connect_quiet(url: impl Into<String>) -> Session {
+    connect_with(url, quiet()).await
+}
+
+/// Connects `recipient` to `url` with the [`quiet`] configuration (within [`WAIT`]); fails
+/// the test if it does not connect.
+pub async fn connect_quiet_to(
+    url: impl Into<String>,
+    recipient: Recipient<Incoming>,
+) -> Connection {
+    within(
+        "connect",
+        ClientSession::builder(url)
+            .config(quiet())
+            .connect(recipient),
+    )
+    .await
+    .unwrap()
+}
+
+/// Connects with `builder` (`connect_stream`, within [`WAIT`]), which must fail; returns the
+/// error.
+pub async fn connect_error(builder: ClientBuilder) -> Error {
+    match within("connect", builder.connect_stream()).await {
+        Ok(session) => panic!(
+            "the connection should have failed; handshake: {:?}",
+            session.handshake
+        ),
+        Err(error) => error,
+    }
+}
+
+/// Asks the session to close with `code` and `reason` (the request must be accepted) and
+/// collects the events up to `Closed`: the events before it and the close info.
+pub async fn close_with(
+    session: &mut Session,
+    code: u16,
+    reason: &str,
+) -> (Vec<Incoming>, CloseInfo) {
+    within("close", session.handle.close(code, reason))
+        .await
+        .unwrap();
+    until_closed(&mut session.incoming).await
+}
+
+/// Runs the close handshake with code 1000 and no reason and checks that it was clean;
+/// returns the events before `Closed` and the close info.
+pub async fn close_cleanly(session: &mut Session) -> (Vec<Incoming>, CloseInfo) {
+    let (events, info) = close_with(session, 1000, "").await;
+    assert!(info.clean, "{info:?}");
+    (events, info)
+}
+
+/// Sends `text`, expects exactly that text back as the next event, then closes cleanly.
+pub async fn echo_text_and_close(mut session: Session, text: &str) {
+    session.handle.send_text(text).await.unwrap();
+    match next_event(&mut session.incoming).await {
+        Incoming::Text(echo) => assert_eq!(echo, text),
+        other => panic!("expected the echo, got {other:?}"),
+    }
+    close_cleanly(&mut session).await;
+}
+
+// ---------------------------------------------------------------------------------------
 // Echo server (actix-web + actix-ws)
 // ---------------------------------------------------------------------------------------
 
@@ -72,11 +164,18 @@ pub struct EchoServer {
 }
 
 async fn echo_ws(req: HttpRequest, body: web::Payload) -> actix_web::Result<HttpResponse> {
-    let (response, mut session, stream) = actix_ws::handle(&req, body)?;
-    let mut stream = stream
+    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    let stream = stream
         .max_frame_size(32 << 20)
         .aggregate_continuations()
         .max_continuation_size(128 << 20);
+    spawn_echo(session, stream);
+    Ok(response)
+}
+
+/// Spawns the echo loop of a WebSocket server route: text back as text, binary as binary,
+/// pings answered, a Close echoed (which ends the loop, as does a failed send).
+pub fn spawn_echo(mut session: actix_ws::Session, mut stream: AggregatedMessageStream) {
     actix_web::rt::spawn(async move {
         while let Some(Ok(message)) = stream.next().await {
             let sent = match message {
@@ -94,7 +193,6 @@ async fn echo_ws(req: HttpRequest, body: web::Payload) -> actix_web::Result<Http
             }
         }
     });
-    Ok(response)
 }
 
 async fn chat_ws(req: HttpRequest, body: web::Payload) -> actix_web::Result<HttpResponse> {
@@ -106,11 +204,20 @@ async fn chat_ws(req: HttpRequest, body: web::Payload) -> actix_web::Result<Http
     Ok(response)
 }
 
-async fn forbidden() -> HttpResponse {
+/// The `/forbidden` route of the echo servers (this one and the TLS one): `403` with header
+/// `x-reason: members-only` and body `go away`.
+pub async fn forbidden() -> HttpResponse {
     HttpResponse::Forbidden()
         .insert_header(("x-reason", "members-only"))
         .content_type("text/plain")
         .body("go away")
+}
+
+/// Spawns a bound, running actix-web server on the current actix system; returns its handle.
+pub fn spawn_server(server: Server) -> ServerHandle {
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    handle
 }
 
 impl EchoServer {
@@ -128,9 +235,7 @@ impl EchoServer {
         .bind(("127.0.0.1", 0))
         .expect("bind 127.0.0.1:0");
         let addr = server.addrs()[0];
-        let server = server.run();
-        let handle = server.handle();
-        actix_web::rt::spawn(server);
+        let handle = spawn_server(server.run());
         Self { addr, handle }
     }
 
@@ -584,4 +689,103 @@ fn read_request(peer: &mut Peer) -> UpgradeRequest {
         request_line,
         headers,
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The `client` example, run as a child process
+// ---------------------------------------------------------------------------------------
+
+/// Builds the example (a no-op when it is fresh) and returns its path, next to this test's
+/// own binary (`target/<profile>/examples/client`), so it works on a fresh clone and with
+/// any `CARGO_TARGET_DIR`.
+pub fn client_binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let mut build = Command::new(env!("CARGO"));
+            build
+                .args(["build", "--example", "client"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"));
+            if !cfg!(debug_assertions) {
+                build.arg("--release");
+            }
+            // Cargo sets these for this test process; passed on, they would look like a
+            // changed environment to build scripts that watch them (ring's does), and the
+            // nested build and the next `cargo test` would keep rebuilding each other.
+            for (name, _) in std::env::vars_os() {
+                let name = name.to_string_lossy().into_owned();
+                let set_for_tests = ["CARGO_PKG_", "CARGO_BIN_", "CARGO_MANIFEST_", "__CARGO"]
+                    .iter()
+                    .any(|prefix| name.starts_with(prefix))
+                    || [
+                        "CARGO_CRATE_NAME",
+                        "CARGO_PRIMARY_PACKAGE",
+                        "CARGO_TARGET_TMPDIR",
+                        "CARGO_RUSTC_CURRENT_DIR",
+                        "OUT_DIR",
+                    ]
+                    .contains(&name.as_str());
+                if set_for_tests {
+                    build.env_remove(&name);
+                }
+            }
+            let status = build.status().expect("run cargo build --example client");
+            assert!(status.success(), "cargo build --example client failed");
+            let exe = std::env::current_exe().unwrap();
+            // target/<profile>/deps/client_example-HASH → target/<profile>/examples/client
+            let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+            let path = profile_dir
+                .join("examples")
+                .join(format!("client{}", std::env::consts::EXE_SUFFIX));
+            assert!(path.exists(), "{} was not built", path.display());
+            path
+        })
+        .clone()
+}
+
+/// Builds the example on a blocking thread (outside the timing-sensitive part of a test).
+pub async fn build_client_example() {
+    actix_web::rt::task::spawn_blocking(client_binary)
+        .await
+        .unwrap();
+}
+
+/// Runs the example with `args`, feeding `stdin` then closing it, on a blocking thread; kills
+/// it (failing the test) if it still runs after `kill_after`, and fails the test if it has
+/// not ended within `kill_after` + [`WAIT`].
+pub async fn run_client(args: Vec<String>, stdin: &'static [u8], kill_after: Duration) -> Output {
+    within_for(
+        kill_after + WAIT,
+        "the client example",
+        actix_web::rt::task::spawn_blocking(move || run_client_blocking(&args, stdin, kill_after)),
+    )
+    .await
+    .unwrap()
+}
+
+fn run_client_blocking(args: &[String], stdin: &[u8], kill_after: Duration) -> Output {
+    let mut child = Command::new(client_binary())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the client example");
+    {
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin).unwrap();
+    } // dropped: end of input
+    let deadline = Instant::now() + kill_after;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "client example still running after {kill_after:?}; stderr:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
 }

@@ -2,9 +2,10 @@
 //! on 127.0.0.1.
 //!
 //! Included by `tests/tls.rs` and `tests/proxy.rs` with
-//! `#[path = "common/tls.rs"] mod tls_support;`. The server's rustls configuration names the
-//! `ring` provider explicitly, like the client's, so no test depends on (or is disturbed by)
-//! the process-level default `CryptoProvider`.
+//! `#[path = "common/tls.rs"] mod tls_support;`, next to `mod common;`, whose echo loop,
+//! `/forbidden` route and server spawning the server here reuses. The server's rustls
+//! configuration names the `ring` provider explicitly, like the client's, so no test depends
+//! on (or is disturbed by) the process-level default `CryptoProvider`.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
@@ -15,13 +16,13 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use actix_web::http::header::HeaderName;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use actix_ws::AggregatedMessage;
 use actix_ws_session::rustls;
-use futures::StreamExt;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+use crate::common;
 
 /// A private certificate authority made for one test.
 pub struct Pki {
@@ -96,7 +97,7 @@ pub struct TlsEchoServer {
 }
 
 async fn echo_ws(req: HttpRequest, body: web::Payload) -> actix_web::Result<HttpResponse> {
-    let (mut response, mut session, stream) = actix_ws::handle(&req, body)?;
+    let (mut response, session, stream) = actix_ws::handle(&req, body)?;
     for (from, to) in [
         ("host", "x-host"),
         ("origin", "x-origin"),
@@ -109,32 +110,8 @@ async fn echo_ws(req: HttpRequest, body: web::Payload) -> actix_web::Result<Http
                 .insert(HeaderName::from_static(to), value.clone());
         }
     }
-    let mut stream = stream.aggregate_continuations();
-    actix_web::rt::spawn(async move {
-        while let Some(Ok(message)) = stream.next().await {
-            let sent = match message {
-                AggregatedMessage::Text(text) => session.text(text).await,
-                AggregatedMessage::Binary(bytes) => session.binary(bytes).await,
-                AggregatedMessage::Ping(payload) => session.pong(&payload).await,
-                AggregatedMessage::Pong(_) => Ok(()),
-                AggregatedMessage::Close(reason) => {
-                    let _ = session.close(reason).await;
-                    return;
-                }
-            };
-            if sent.is_err() {
-                return;
-            }
-        }
-    });
+    common::spawn_echo(session, stream.aggregate_continuations());
     Ok(response)
-}
-
-async fn forbidden() -> HttpResponse {
-    HttpResponse::Forbidden()
-        .insert_header(("x-reason", "members-only"))
-        .content_type("text/plain")
-        .body("go away")
 }
 
 impl TlsEchoServer {
@@ -143,7 +120,7 @@ impl TlsEchoServer {
         let server = HttpServer::new(|| {
             App::new()
                 .route("/echo", web::get().to(echo_ws))
-                .route("/forbidden", web::get().to(forbidden))
+                .route("/forbidden", web::get().to(common::forbidden))
         })
         .workers(1)
         .shutdown_timeout(1)
@@ -151,9 +128,7 @@ impl TlsEchoServer {
         .bind_rustls_0_23(("127.0.0.1", 0), config)
         .expect("bind 127.0.0.1:0");
         let addr = server.addrs()[0];
-        let server = server.run();
-        let handle = server.handle();
-        actix_web::rt::spawn(server);
+        let handle = common::spawn_server(server.run());
         Self { addr, handle }
     }
 
