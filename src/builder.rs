@@ -7,7 +7,7 @@ use awc::http::header::{HeaderName, HeaderValue, AUTHORIZATION, COOKIE, ORIGIN};
 use base64::Engine as _;
 use futures::channel::mpsc;
 
-use crate::actors::session::{ClientSession, Deliver};
+use crate::actors::session::{Backlog, ClientSession, Deliver};
 use crate::config::Config;
 #[cfg(feature = "rustls")]
 use crate::connect::TlsConfig;
@@ -190,10 +190,12 @@ impl ClientBuilder {
     /// As [`ClientBuilder::connect`].
     pub async fn connect_stream(self) -> Result<Session, Error> {
         let (events, incoming) = mpsc::unbounded();
-        let (session, handshake) = self.start(Deliver::Channel(events)).await?;
+        let backlog = Backlog::new(self.config.max_incoming_bytes);
+        let deliver = Deliver::Channel(events, Arc::clone(&backlog));
+        let (session, handshake) = self.start(deliver).await?;
         Ok(Session {
             handle: SessionHandle::new(session),
-            incoming: IncomingStream::new(incoming),
+            incoming: IncomingStream::new(incoming, backlog),
             handshake,
         })
     }

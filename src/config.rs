@@ -51,6 +51,12 @@ pub struct Config {
     /// socket). A `Send` that does not fit waits; one larger than the bound is refused with
     /// [`Error::MessageTooLarge`]. Default: 16 MiB.
     pub max_queued_bytes: usize,
+    /// Bound, in payload bytes, of what an [`IncomingStream`](crate::IncomingStream) has
+    /// received and its consumer not yet taken. Above it the session stops reading from the
+    /// socket (TCP then slows the peer) until the consumer has taken the backlog below half
+    /// the bound; a single larger message still gets through. Applies to
+    /// `connect_stream`; an actor `Recipient` has an unbounded mailbox. Default: 16 MiB.
+    pub max_incoming_bytes: usize,
     /// Outgoing messages longer than this are sent as fragments of this many bytes, so
     /// control frames (pongs, pings) can go out between them. `0` never fragments.
     /// Default: 64 KiB.
@@ -73,6 +79,7 @@ impl Default for Config {
             max_message_size: 64 << 20,
             masking: true,
             max_queued_bytes: 16 << 20,
+            max_incoming_bytes: 16 << 20,
             fragment_size: 64 << 10,
             compression: None,
         }
@@ -125,6 +132,12 @@ impl Config {
     /// Sets [`Config::max_queued_bytes`].
     pub fn max_queued_bytes(mut self, bytes: usize) -> Self {
         self.max_queued_bytes = bytes;
+        self
+    }
+
+    /// Sets [`Config::max_incoming_bytes`].
+    pub fn max_incoming_bytes(mut self, bytes: usize) -> Self {
+        self.max_incoming_bytes = bytes;
         self
     }
 
@@ -190,6 +203,7 @@ mod tests {
         assert_eq!(c.max_message_size, 64 * 1024 * 1024);
         assert!(c.masking);
         assert_eq!(c.max_queued_bytes, 16 * 1024 * 1024);
+        assert_eq!(c.max_incoming_bytes, 16 * 1024 * 1024);
         assert_eq!(c.fragment_size, 64 * 1024);
         assert_eq!(c.compression, None);
         assert_eq!(c.validate(), Ok(()));

@@ -13,7 +13,7 @@ use futures::channel::mpsc;
 use futures::{Stream, StreamExt};
 use tokio::sync::oneshot;
 
-use crate::actors::session::ClientSession;
+use crate::actors::session::{Backlog, ClientSession};
 use crate::connect::Handshake;
 use crate::error::Error;
 use crate::messages::{
@@ -120,15 +120,18 @@ pub(crate) enum StreamEvent {
 #[derive(Debug)]
 pub struct IncomingStream {
     events: mpsc::UnboundedReceiver<StreamEvent>,
+    /// Bytes delivered and not yet taken; what is taken here lets the reader go on.
+    backlog: Arc<Backlog>,
     /// The rest of the batch being handed out.
     ready: VecDeque<Incoming>,
     done: bool,
 }
 
 impl IncomingStream {
-    pub(crate) fn new(events: mpsc::UnboundedReceiver<StreamEvent>) -> Self {
+    pub(crate) fn new(events: mpsc::UnboundedReceiver<StreamEvent>, backlog: Arc<Backlog>) -> Self {
         Self {
             events,
+            backlog,
             ready: VecDeque::new(),
             done: false,
         }
@@ -144,6 +147,7 @@ impl Stream for IncomingStream {
                 if let Incoming::Closed(_) = event {
                     self.done = true;
                 }
+                self.backlog.taken(Backlog::weight(&event));
                 return Poll::Ready(Some(event));
             }
             if self.done {

@@ -46,7 +46,9 @@
 //!
 //! A `Send` is answered once its frames are written to the socket, or with an error: nothing
 //! is dropped silently. The outbound queue is bounded ([`Config::max_queued_bytes`]); while it
-//! is full, `addr.send(Send::..).await` waits. The session delivers `Incoming` with
+//! is full, `addr.send(Send::..).await` waits. Inbound, a [`Session`]'s stream is bounded
+//! too ([`Config::max_incoming_bytes`]): while its consumer is that far behind, the session
+//! stops reading from the socket, and TCP slows the peer down. The session delivers `Incoming` with
 //! `do_send` and never waits for your handler, so your handler may await the session (even
 //! with `ctx.wait`) without deadlock.
 //!

@@ -1,7 +1,8 @@
-//! Verifies outbound backpressure: with a bounded queue, awaited sends wait while the peer
-//! does not read and complete once it does; a message over the bound is refused; and when
-//! the peer vanishes, waiting sends fail instead of hanging and unwritten messages are
-//! counted in `CloseInfo::unsent`.
+//! Verifies backpressure both ways. Outbound: with a bounded queue, awaited sends wait while
+//! the peer does not read and complete once it does; a message over the bound is refused;
+//! and when the peer vanishes, waiting sends fail instead of hanging and unwritten messages
+//! are counted in `CloseInfo::unsent`. Inbound: a stream consumer that falls behind makes
+//! the session stop reading until it catches up.
 
 mod common;
 
@@ -184,4 +185,61 @@ async fn unsent_counts_messages_still_waiting_for_queue_room() {
     // 2 of the 5 extra messages are still in the session's waiting room when the socket
     // fails; they were accepted and never written.
     peer_vanishes_with(5).await;
+}
+
+/// A stream consumer that falls behind makes the session stop reading: the peer's writes
+/// block (TCP flow control) instead of the client buffering without bound, and everything
+/// arrives, in order, once the consumer catches up.
+#[actix_web::test]
+async fn a_consumer_that_falls_behind_stops_the_reading() {
+    use std::io::{ErrorKind, Write as _};
+    const FRAMES: usize = 128;
+    const SIZE: usize = 256 * 1024;
+    let (blocked_tx, blocked_rx) = mpsc::channel();
+    let server = ScriptedServer::start(move |peer| {
+        let frame = common::raw_frame(true, 0, op::BINARY, None, &vec![7u8; SIZE]);
+        let mut stream = peer.stream().try_clone().expect("clone socket");
+        stream
+            .set_write_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut blocked_at = None;
+        for i in 0..FRAMES {
+            let mut written = 0;
+            while written < frame.len() {
+                match stream.write(&frame[written..]) {
+                    Ok(n) => written += n,
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                        if blocked_at.is_none() {
+                            blocked_at = Some(i);
+                            let _ = blocked_tx.send(i);
+                            stream.set_write_timeout(Some(WAIT)).unwrap();
+                        }
+                    }
+                    Err(e) => panic!("server write: {e}"),
+                }
+            }
+        }
+        peer.finish_close_handshake();
+        blocked_at
+    });
+    let config = quiet().max_incoming_bytes(1 << 20);
+    let mut session = connect_with(server.url(), config).await;
+    // Nobody reads the stream: the server must get stuck well before sending everything.
+    let blocked = actix_web::rt::task::spawn_blocking(move || blocked_rx.recv_timeout(WAIT))
+        .await
+        .unwrap();
+    let blocked = blocked.expect("the server's writes never blocked: the client kept reading");
+    assert!(blocked < FRAMES, "blocked at frame {blocked}");
+    // Now catch up: every message arrives, intact and in order.
+    for i in 0..FRAMES {
+        match next_event(&mut session.incoming).await {
+            Incoming::Binary(bytes) => {
+                assert_eq!(bytes.len(), SIZE, "message {i}");
+                assert!(bytes.iter().all(|&b| b == 7), "message {i}");
+            }
+            other => panic!("message {i}: {other:?}"),
+        }
+    }
+    close_cleanly(&mut session).await;
+    assert_eq!(server.join().await, Some(blocked));
 }

@@ -20,7 +20,9 @@ use bytes::BytesMut;
 use rand::Rng;
 use tokio::io::{AsyncWriteExt, WriteHalf};
 
-use crate::actors::session::ClientSession;
+use std::sync::Arc;
+
+use crate::actors::session::{Backlog, ClientSession};
 use crate::config::Config;
 use crate::error::Error;
 use crate::messages::{Abort, CodecStopped, Finish, Inbound, SetMask, Write, Written};
@@ -63,6 +65,7 @@ impl CodecActor {
         leftover: BytesMut,
         config: &Config,
         deflate: Option<DeflateParams>,
+        backlog: Option<Arc<Backlog>>,
         session: WeakAddr<ClientSession>,
     ) -> Addr<Self> {
         let (read, write) = tokio::io::split(io);
@@ -82,7 +85,7 @@ impl CodecActor {
         let masking = config.masking;
         let fragment_size = config.fragment_size;
         Self::create(move |ctx| {
-            ctx.add_stream(FrameReader::new(read, leftover, receiver));
+            ctx.add_stream(FrameReader::new(read, leftover, receiver, backlog));
             Self {
                 session,
                 writer: Some(write),

@@ -16,6 +16,9 @@ use futures::Stream;
 use tokio::io::{AsyncRead, ReadBuf, ReadHalf};
 use tokio_util::io::poll_read_buf;
 
+use std::sync::Arc;
+
+use crate::actors::session::Backlog;
 use crate::messages::ReadEnded;
 use crate::proto::{Message, Receiver};
 
@@ -58,11 +61,18 @@ pub(crate) struct FrameReader {
     chunk: usize,
     /// Whether the last read filled all the room it had (more is probably waiting).
     last_read_full: bool,
+    /// The stream consumer's backlog: reading pauses while it is over its bound.
+    backlog: Option<Arc<Backlog>>,
 }
 
 impl FrameReader {
     /// A reader starting with `leftover`: bytes read during the handshake.
-    pub(crate) fn new(io: ReadHalf<BoxedSocket>, leftover: BytesMut, receiver: Receiver) -> Self {
+    pub(crate) fn new(
+        io: ReadHalf<BoxedSocket>,
+        leftover: BytesMut,
+        receiver: Receiver,
+        backlog: Option<Arc<Backlog>>,
+    ) -> Self {
         Self {
             io,
             buf: if leftover.is_empty() {
@@ -75,6 +85,7 @@ impl FrameReader {
             failed: None,
             chunk: MIN_CHUNK,
             last_read_full: false,
+            backlog,
         }
     }
 
@@ -156,6 +167,11 @@ impl Stream for FrameReader {
             }
             if let Some(failed) = this.failed.take() {
                 return Poll::Ready(Some(ReadEvent::Ended(failed)));
+            }
+            let consumer_behind =
+                this.mode == Mode::Decode && this.backlog.as_ref().is_some_and(|b| b.must_wait(cx));
+            if consumer_behind {
+                return Poll::Pending; // woken by the stream when it catches up
             }
             let read = if this.buf.is_empty() && !this.last_read_full {
                 this.poll_probe(cx)

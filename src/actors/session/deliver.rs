@@ -1,10 +1,13 @@
 //! Where a session's events go: an actor's `Recipient`, or the channel behind an
 //! [`IncomingStream`](crate::IncomingStream).
 
+use std::sync::Arc;
+
 use actix::Recipient;
 use futures::channel::mpsc;
 use tokio::sync::oneshot;
 
+use super::backlog::Backlog;
 use crate::handle::StreamEvent;
 use crate::messages::Incoming;
 
@@ -12,8 +15,8 @@ use crate::messages::Incoming;
 pub(crate) enum Deliver {
     /// An actor (or any recipient) of the user's.
     Recipient(Recipient<Incoming>),
-    /// The stream of a [`Session`](crate::Session).
-    Channel(mpsc::UnboundedSender<StreamEvent>),
+    /// The stream of a [`Session`](crate::Session), with its inbound bound.
+    Channel(mpsc::UnboundedSender<StreamEvent>, Arc<Backlog>),
 }
 
 impl Deliver {
@@ -32,9 +35,18 @@ impl Deliver {
                     recipient.do_send(event);
                 }
             }
-            Self::Channel(channel) => {
+            Self::Channel(channel, backlog) => {
+                backlog.delivered(events.iter().map(Backlog::weight).sum());
                 let _ = channel.unbounded_send(StreamEvent::Batch(events));
             }
+        }
+    }
+
+    /// The inbound bound the codec's reader must respect, if any.
+    pub(crate) fn backlog(&self) -> Option<Arc<Backlog>> {
+        match self {
+            Self::Recipient(_) => None,
+            Self::Channel(_, backlog) => Some(Arc::clone(backlog)),
         }
     }
 
@@ -45,7 +57,7 @@ impl Deliver {
     pub(crate) fn barrier(&self) -> Option<oneshot::Receiver<()>> {
         match self {
             Self::Recipient(_) => None,
-            Self::Channel(channel) => {
+            Self::Channel(channel, _) => {
                 let (reached, signal) = oneshot::channel();
                 let _ = channel.unbounded_send(StreamEvent::Barrier(reached));
                 Some(signal)

@@ -10,6 +10,7 @@
 //! dropped; it never stops itself, so a [`Supervisor`](actix::Supervisor) is not tricked into
 //! restarting it.
 
+mod backlog;
 mod deliver;
 mod ending;
 mod outbound;
@@ -32,6 +33,7 @@ use crate::messages::{
     SessionState, SessionStats, SetMask, SetMasking, StopChild, Write, Written,
 };
 use crate::proto::{CloseCode, CloseFrame, Message, MAX_CLOSE_REASON};
+pub(crate) use backlog::Backlog;
 pub(crate) use deliver::Deliver;
 use ending::{EndFacts, Ending};
 use outbound::{Admission, OutboundQueue, Waiting};
@@ -92,7 +94,8 @@ impl ClientSession {
         } = upgraded;
         Self::create(move |ctx| {
             let me = ctx.address().downgrade();
-            let codec = CodecActor::start(io, read_buf, config, deflate, me.clone());
+            let codec =
+                CodecActor::start(io, read_buf, config, deflate, deliver.backlog(), me.clone());
             let pinger = config.ping_interval.map(|interval| {
                 Pinger::new(me, codec.downgrade(), interval, config.ping_timeout).start()
             });
@@ -127,6 +130,9 @@ impl ClientSession {
     /// Enters `Closing`: stops the pinger and arms the close timer.
     fn begin_closing(&mut self, ending: Ending, ctx: &mut Context<Self>) {
         self.state = SessionState::Closing;
+        if let Some(backlog) = self.deliver.backlog() {
+            backlog.release();
+        }
         self.ending = Some(ending);
         if let Some(pinger) = self.pinger.take() {
             pinger.do_send(StopChild);
