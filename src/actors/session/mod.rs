@@ -271,12 +271,9 @@ impl Handler<Send> for ClientSession {
             Send::Text(_) | Send::Binary(_) => {
                 let len = msg.len();
                 match self.outbound.admit(OutFrame::Data(msg), len) {
-                    (Admission::Forward, Some(frame)) => {
-                        SendReply::forward(self.codec.clone(), frame)
-                    }
-                    (Admission::Wait(answer), _) => SendReply::later(answer),
-                    (Admission::Refuse(error), _) => SendReply::now(Err(error)),
-                    (Admission::Forward, None) => SendReply::now(Err(Error::Closed)),
+                    Admission::Forward(frame) => SendReply::forward(self.codec.clone(), frame),
+                    Admission::Wait(answer) => SendReply::later(answer),
+                    Admission::Refuse(error) => SendReply::now(Err(error)),
                 }
             }
         }

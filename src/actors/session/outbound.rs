@@ -24,7 +24,7 @@ pub(crate) struct Waiting {
 #[derive(Debug)]
 pub(crate) enum Admission {
     /// Forward it now; it is counted in flight.
-    Forward,
+    Forward(OutFrame),
     /// It waits; its answer comes through the receiver.
     Wait(oneshot::Receiver<Result<(), Error>>),
     /// Refuse it.
@@ -56,29 +56,29 @@ impl OutboundQueue {
     }
 
     /// Decides about a data message of `len` bytes.
-    pub(crate) fn admit(&mut self, frame: OutFrame, len: usize) -> (Admission, Option<OutFrame>) {
+    pub(crate) fn admit(&mut self, frame: OutFrame, len: usize) -> Admission {
         if len > self.bound {
             let error = Error::MessageTooLarge {
                 size: len,
                 max: self.bound,
             };
-            return (Admission::Refuse(error), None);
+            return Admission::Refuse(error);
         }
         if self.waiting.is_empty() && self.in_flight + len <= self.bound {
             self.in_flight += len;
-            return (Admission::Forward, Some(frame));
+            return Admission::Forward(frame);
         }
         if self.waiting_bytes + len > self.bound {
             let error = Error::QueueFull {
                 queued: self.in_flight + self.waiting_bytes,
                 max: self.bound,
             };
-            return (Admission::Refuse(error), None);
+            return Admission::Refuse(error);
         }
         let (reply, answer) = oneshot::channel();
         self.waiting_bytes += len;
         self.waiting.push_back(Waiting { frame, len, reply });
-        (Admission::Wait(answer), None)
+        Admission::Wait(answer)
     }
 
     /// `bytes` were written; returns the waiting messages that now fit, in order.
@@ -125,9 +125,9 @@ mod tests {
     #[test]
     fn messages_wait_when_over_the_bound_and_go_in_order() {
         let mut q = OutboundQueue::new(10);
-        assert!(matches!(q.admit(frame(6), 6).0, Admission::Forward));
-        assert!(matches!(q.admit(frame(6), 6).0, Admission::Wait(_)));
-        assert!(matches!(q.admit(frame(1), 1).0, Admission::Wait(_)));
+        assert!(matches!(q.admit(frame(6), 6), Admission::Forward(_)));
+        assert!(matches!(q.admit(frame(6), 6), Admission::Wait(_)));
+        assert!(matches!(q.admit(frame(1), 1), Admission::Wait(_)));
         assert_eq!(q.in_flight(), 6);
         let ready = q.written(6);
         assert_eq!(ready.iter().map(|w| w.len).collect::<Vec<_>>(), vec![6, 1]);
@@ -138,13 +138,13 @@ mod tests {
     fn too_large_and_queue_full_are_refused() {
         let mut q = OutboundQueue::new(10);
         assert!(matches!(
-            q.admit(frame(11), 11).0,
+            q.admit(frame(11), 11),
             Admission::Refuse(Error::MessageTooLarge { size: 11, max: 10 })
         ));
-        assert!(matches!(q.admit(frame(10), 10).0, Admission::Forward));
-        assert!(matches!(q.admit(frame(10), 10).0, Admission::Wait(_)));
+        assert!(matches!(q.admit(frame(10), 10), Admission::Forward(_)));
+        assert!(matches!(q.admit(frame(10), 10), Admission::Wait(_)));
         assert!(matches!(
-            q.admit(frame(1), 1).0,
+            q.admit(frame(1), 1),
             Admission::Refuse(Error::QueueFull { .. })
         ));
     }
