@@ -27,7 +27,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::messages::{Abort, CodecStopped, Finish, Inbound, SetMask, Write, Written};
 use crate::proto::{DeflateParams, Deflater, Inflater, Receiver, ReceiverLimits};
-use outbox::{Done, Outbox};
+use outbox::{fail_all, Done, Outbox};
 use reader::{FrameReader, ReadEvent};
 
 /// Bytes encoded per write batch (a batch may exceed it by one frame).
@@ -162,9 +162,9 @@ impl CodecActor {
         result: std::io::Result<()>,
         ctx: &mut Context<Self>,
     ) {
-        let done = std::mem::take(&mut self.in_flight);
         match result {
             Ok(()) => {
+                let done = std::mem::take(&mut self.in_flight);
                 let bytes: usize = done.into_iter().map(|d| d.complete(Ok(()))).sum();
                 if bytes > 0 {
                     if let Some(session) = self.session.upgrade() {
@@ -180,13 +180,7 @@ impl CodecActor {
             }
             Err(error) => {
                 log::debug!("write failed: {error}");
-                let lost = Error::ConnectionLost(error.to_string());
-                for d in done {
-                    if d.is_data() {
-                        self.unsent += 1;
-                    }
-                    d.complete(Err(lost.clone()));
-                }
+                // `stopped` fails the batch in flight and everything queued with it.
                 self.write_error = Some(error.to_string());
                 ctx.stop();
             }
@@ -222,12 +216,7 @@ impl Actor for CodecActor {
             Some(why) => Error::ConnectionLost(why.clone()),
             None => Error::Closed,
         };
-        for done in self.in_flight.drain(..) {
-            if done.is_data() {
-                self.unsent += 1;
-            }
-            done.complete(Err(error.clone()));
-        }
+        self.unsent += fail_all(self.in_flight.drain(..), &error);
         self.unsent += self.outbox.fail_all(&error);
         if let Some(session) = self.session.upgrade() {
             session.do_send(CodecStopped {

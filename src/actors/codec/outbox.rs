@@ -200,16 +200,21 @@ impl Outbox {
 
     /// Fails everything still queued with `error`; returns how many data messages that was.
     pub(crate) fn fail_all(&mut self, error: &Error) -> usize {
-        let mut data_messages = 0;
-        for entry in self.control.drain(..).chain(self.data.drain(..)) {
-            let done = Done::from(entry);
-            if done.is_data() {
-                data_messages += 1;
-            }
-            done.complete(Err(error.clone()));
-        }
-        data_messages
+        let queued = self.control.drain(..).chain(self.data.drain(..));
+        fail_all(queued.map(Done::from), error)
     }
+}
+
+/// Answers every one of `done` with `error`; returns how many were data messages.
+pub(crate) fn fail_all(done: impl IntoIterator<Item = Done>, error: &Error) -> usize {
+    let mut data_messages = 0;
+    for d in done {
+        if d.is_data() {
+            data_messages += 1;
+        }
+        d.complete(Err(error.clone()));
+    }
+    data_messages
 }
 
 impl From<Entry> for Done {

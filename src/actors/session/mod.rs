@@ -118,6 +118,16 @@ impl ClientSession {
         })
     }
 
+    /// Stops the pinger and the ponger (the codec stops itself once the socket is done).
+    fn stop_children(&mut self) {
+        if let Some(pinger) = self.pinger.take() {
+            pinger.do_send(StopChild);
+        }
+        if let Some(ponger) = self.ponger.take() {
+            ponger.do_send(StopChild);
+        }
+    }
+
     fn forward(&self, waiting: Vec<Waiting>) {
         for w in waiting {
             self.codec.do_send(Write {
@@ -244,12 +254,7 @@ impl Actor for ClientSession {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        if let Some(pinger) = self.pinger.take() {
-            pinger.do_send(StopChild);
-        }
-        if let Some(ponger) = self.ponger.take() {
-            ponger.do_send(StopChild);
-        }
+        self.stop_children();
         self.codec.do_send(Abort);
     }
 }
@@ -459,12 +464,7 @@ impl Handler<CodecStopped> for ClientSession {
         {
             ctx.cancel_future(handle);
         }
-        if let Some(pinger) = self.pinger.take() {
-            pinger.do_send(StopChild);
-        }
-        if let Some(ponger) = self.ponger.take() {
-            ponger.do_send(StopChild);
-        }
+        self.stop_children();
         self.deliver.send(Incoming::Closed(info));
     }
 }
