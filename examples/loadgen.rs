@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo run --release --example loadgen -- --url ws://127.0.0.1:PORT/ --scenario NAME \
-//!     --size BYTES --messages N --conns C --window W --duration-s S [--threads T]
+//!     --size BYTES --messages N --conns C --window W --duration-s S [--threads T] \
+//!     [--fragment-size BYTES]
 //! ```
 //!
 //! Prints exactly one JSON line. Scenarios: `echo-latency` (one session, one message in
@@ -11,7 +12,8 @@
 //! each), `idle-conns` (C open sessions, pinger off: RSS per session and connects/s),
 //! `mask-kernel` (no network: `proto::apply_mask` on 1 MiB vs a memcpy of it).
 //! Sessions are spread over `--threads` arbiters (default 1), each session's actors and
-//! its driving task on one arbiter.
+//! its driving task on one arbiter. `--fragment-size` sets `Config::fragment_size`
+//! (default: the crate's default).
 
 use std::time::{Duration, Instant};
 
@@ -31,6 +33,7 @@ struct Args {
     window: usize,
     duration: Duration,
     threads: usize,
+    fragment_size: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -43,6 +46,7 @@ fn parse_args() -> Result<Args, String> {
         window: 1,
         duration: Duration::from_secs(3),
         threads: 1,
+        fragment_size: Config::default().fragment_size,
     };
     let mut it = std::env::args().skip(1);
     while let Some(key) = it.next() {
@@ -60,6 +64,7 @@ fn parse_args() -> Result<Args, String> {
                 a.duration = Duration::from_secs_f64(secs.max(0.0));
             }
             "--threads" => a.threads = (number(&value)? as usize).max(1),
+            "--fragment-size" => a.fragment_size = number(&value)? as usize,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -141,10 +146,11 @@ async fn open(url: &str, config: Config) -> Result<Session, String> {
         .map_err(|e| format!("connect {url}: {e}"))
 }
 
-fn bench_config() -> Config {
+fn bench_config(a: &Args) -> Config {
     Config::default()
         .ping_interval(None)
         .max_message_size(64 << 20)
+        .fragment_size(a.fragment_size)
 }
 
 /// Runs `job` on `arbiter` and returns its output.
@@ -166,7 +172,7 @@ where
 }
 
 async fn echo_latency(a: &Args) -> Result<Report, String> {
-    let mut session = open(&a.url, bench_config()).await?;
+    let mut session = open(&a.url, bench_config(a)).await?;
     let data = payload(a.size);
     let addr = session.handle.addr().clone();
     let mut rtts = Vec::with_capacity(a.messages.min(1 << 22) as usize);
@@ -242,10 +248,11 @@ async fn echo_throughput(a: &Args, arbiters: &[actix::ArbiterHandle]) -> Result<
     let mut sessions = Vec::with_capacity(a.conns);
     for i in 0..a.conns {
         let url = a.url.clone();
+        let config = bench_config(a);
         let arbiter = &arbiters[i % arbiters.len()];
         sessions.push(
             on(arbiter, move || async move {
-                open(&url, bench_config())
+                open(&url, config)
                     .await
                     .map(|s| (s.handle, s.incoming, s.handshake))
             })
@@ -286,7 +293,7 @@ async fn idle_conns(a: &Args) -> Result<Report, String> {
     let before = vm_rss_kib();
     let start = Instant::now();
     let mut sessions = Vec::with_capacity(a.conns);
-    let mut pending = futures::stream::iter((0..a.conns).map(|_| open(&a.url, bench_config())))
+    let mut pending = futures::stream::iter((0..a.conns).map(|_| open(&a.url, bench_config(a))))
         .buffer_unordered(256);
     while let Some(session) = pending.next().await {
         sessions.push(session?);

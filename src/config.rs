@@ -59,7 +59,10 @@ pub struct Config {
     pub max_incoming_bytes: usize,
     /// Outgoing messages longer than this are sent as fragments of this many bytes, so
     /// control frames (pongs, pings) can go out between them. `0` never fragments.
-    /// Default: 64 KiB.
+    /// Default: 1 MiB: smaller messages go out as one frame, which is what receivers
+    /// handle fastest (most reassemble fragments by copying them), while a pong never
+    /// waits behind more than 1 MiB of a large message. Servers with a small frame limit
+    /// need a smaller value: actix-web's default limit is 64 KiB per frame.
     pub fragment_size: usize,
     /// Offer permessage-deflate (RFC 7692) with these parameters; `None` offers no
     /// compression. Each compressed connection holds a compressor and an inflater (a few
@@ -80,7 +83,7 @@ impl Default for Config {
             masking: true,
             max_queued_bytes: 16 << 20,
             max_incoming_bytes: 16 << 20,
-            fragment_size: 64 << 10,
+            fragment_size: 1 << 20,
             compression: None,
         }
     }
@@ -204,7 +207,7 @@ mod tests {
         assert!(c.masking);
         assert_eq!(c.max_queued_bytes, 16 * 1024 * 1024);
         assert_eq!(c.max_incoming_bytes, 16 * 1024 * 1024);
-        assert_eq!(c.fragment_size, 64 * 1024);
+        assert_eq!(c.fragment_size, 1 << 20);
         assert_eq!(c.compression, None);
         assert_eq!(c.validate(), Ok(()));
     }

@@ -61,6 +61,38 @@ async fn sixteen_mib_binary_round_trips_intact() {
     server.stop().await;
 }
 
+/// Read buffers are reused once the messages sliced from them are dropped: messages the
+/// user still holds must keep their bytes, whatever arrives after them.
+#[actix_web::test]
+async fn held_large_messages_keep_their_bytes_while_buffers_are_reused() {
+    let server = EchoServer::start();
+    let mut session = connect_quiet(server.url("/echo")).await;
+    let sizes = [70 << 10, 300 << 10, 1 << 20, 5 << 20, 64 << 10, 200 << 10];
+    let pattern =
+        |i: usize, len: usize| -> Vec<u8> { (0..len).map(|j| (i * 37 + j / 4096) as u8).collect() };
+    let mut held = Vec::new();
+    for round in 0..3 {
+        for (k, &len) in sizes.iter().enumerate() {
+            let i = round * sizes.len() + k;
+            within("send", session.handle.send_binary(pattern(i, len)))
+                .await
+                .unwrap();
+            match next_event(&mut session.incoming).await {
+                // Keep every other message; drop the rest so their buffers can be reused.
+                Incoming::Binary(echo) if i % 2 == 0 => held.push((i, echo)),
+                Incoming::Binary(echo) => assert_eq!(echo, pattern(i, len), "message {i}"),
+                other => panic!("expected a binary echo, got {other:?}"),
+            }
+        }
+    }
+    for (i, echo) in &held {
+        let len = sizes[i % sizes.len()];
+        assert!(echo[..] == pattern(*i, len)[..], "held message {i} changed");
+    }
+    close_cleanly(&mut session).await;
+    server.stop().await;
+}
+
 #[actix_web::test]
 async fn many_messages_arrive_in_order() {
     let server = EchoServer::start();

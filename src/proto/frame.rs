@@ -3,7 +3,7 @@
 use bytes::{BufMut, BytesMut};
 
 use super::error::ProtocolError;
-use super::mask::apply_mask;
+use super::mask::extend_masked;
 use super::opcode::OpCode;
 
 /// Largest payload a control frame may carry (§5.5).
@@ -102,12 +102,7 @@ impl FrameHeader {
 
     /// Length of this header on the wire.
     pub fn encoded_len(&self) -> usize {
-        let length_bytes = match self.payload_len {
-            0..=125 => 0,
-            126..=0xFFFF => 2,
-            _ => 8,
-        };
-        2 + length_bytes + if self.mask.is_some() { 4 } else { 0 }
+        header_len(self.payload_len, self.mask.is_some())
     }
 
     /// Appends this header to `dst`, with the shortest length encoding (§5.2).
@@ -133,6 +128,16 @@ impl FrameHeader {
     }
 }
 
+/// Length on the wire of the header of a frame with `payload_len` payload bytes.
+pub fn header_len(payload_len: u64, masked: bool) -> usize {
+    let length_bytes = match payload_len {
+        0..=125 => 0,
+        126..=0xFFFF => 2,
+        _ => 8,
+    };
+    2 + length_bytes + if masked { 4 } else { 0 }
+}
+
 /// Appends one whole frame to `dst`: the header, then `payload`, masked in place in `dst`
 /// when `mask` is given.
 pub fn write_frame(
@@ -152,10 +157,9 @@ pub fn write_frame(
     };
     dst.reserve(header.encoded_len() + payload.len());
     header.write(dst);
-    let start = dst.len();
-    dst.extend_from_slice(payload);
-    if let Some(key) = mask {
-        apply_mask(&mut dst[start..], key);
+    match mask {
+        Some(key) => extend_masked(dst, payload, key),
+        None => dst.extend_from_slice(payload),
     }
 }
 

@@ -4,7 +4,11 @@
 //! works on 64-byte blocks of a repeated key (which the compiler turns into vector XORs) and
 //! finishes the tail byte by byte. On x86-64 CPUs with AVX2 the same loop is compiled a
 //! second time with AVX2 enabled and chosen at run time (twice the vector width of the
-//! SSE2 baseline). Masking and unmasking are the same operation.
+//! SSE2 baseline). Masking and unmasking are the same operation. [`extend_masked`] is the
+//! encoder's variant: it masks while copying into the output buffer, one pass instead of a
+//! copy and a second pass over the copy.
+
+use bytes::BytesMut;
 
 /// Length of the block the kernel processes at a time.
 const BLOCK: usize = 64;
@@ -20,17 +24,64 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4]) {
 /// takes `phase = n`.
 pub fn apply_mask_from(buf: &mut [u8], key: [u8; 4], phase: usize) {
     let key = rotate_key(key, phase);
-    let mut block_key = [0u8; BLOCK];
-    for (i, byte) in block_key.iter_mut().enumerate() {
-        *byte = key[i % 4];
-    }
     let whole = buf.len() - buf.len() % BLOCK;
     let (blocks, tail) = buf.split_at_mut(whole);
-    xor_blocks(blocks, &block_key);
+    if !blocks.is_empty() {
+        xor_blocks(blocks, &block_key(key));
+    }
     // A block is a multiple of 4 bytes long, so the tail starts at key byte 0 again.
     for (byte, k) in tail.iter_mut().zip(key.iter().cycle()) {
         *byte ^= k;
     }
+}
+
+/// Appends `src` XORed with `key` (from key byte 0) to `dst`: the same bytes as copying
+/// and then calling [`apply_mask`], in one pass over the memory instead of two.
+pub fn extend_masked(dst: &mut BytesMut, src: &[u8], key: [u8; 4]) {
+    dst.reserve(src.len());
+    let whole = src.len() - src.len() % BLOCK;
+    let (blocks, tail) = src.split_at(whole);
+    if !blocks.is_empty() {
+        extend_blocks(dst, blocks, &block_key(key));
+    }
+    // A block is a multiple of 4 bytes long, so the tail starts at key byte 0 again.
+    let start = dst.len();
+    dst.extend_from_slice(tail);
+    for (byte, k) in dst[start..].iter_mut().zip(key.iter().cycle()) {
+        *byte ^= k;
+    }
+}
+
+/// Appends whole blocks XORed with the repeated key, with the widest vectors the CPU
+/// offers.
+fn extend_blocks(dst: &mut BytesMut, blocks: &[u8], block_key: &[u8; BLOCK]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: `extend_blocks_avx2` requires only AVX2, and the CPU was just found to
+        // support it. Equivalence with the portable loop is tested in
+        // `tests::avx2_and_portable_appending_kernels_agree`.
+        unsafe { extend_blocks_avx2(dst, blocks, block_key) };
+        return;
+    }
+    extend_blocks_portable(dst, blocks, block_key);
+}
+
+#[inline(always)]
+fn extend_blocks_portable(dst: &mut BytesMut, blocks: &[u8], block_key: &[u8; BLOCK]) {
+    for block in blocks.chunks_exact(BLOCK) {
+        let mut masked = [0u8; BLOCK];
+        for ((out, byte), k) in masked.iter_mut().zip(block).zip(block_key) {
+            *out = byte ^ k;
+        }
+        dst.extend_from_slice(&masked);
+    }
+}
+
+/// The portable appending loop, compiled with AVX2 enabled.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn extend_blocks_avx2(dst: &mut BytesMut, blocks: &[u8], block_key: &[u8; BLOCK]) {
+    extend_blocks_portable(dst, blocks, block_key);
 }
 
 /// XORs whole blocks with the repeated key, with the widest vectors the CPU offers.
@@ -60,6 +111,15 @@ fn xor_blocks_portable(blocks: &mut [u8], block_key: &[u8; BLOCK]) {
 #[target_feature(enable = "avx2")]
 fn xor_blocks_avx2(blocks: &mut [u8], block_key: &[u8; BLOCK]) {
     xor_blocks_portable(blocks, block_key);
+}
+
+/// `key` repeated over a whole block.
+fn block_key(key: [u8; 4]) -> [u8; BLOCK] {
+    let mut block = [0u8; BLOCK];
+    for (i, byte) in block.iter_mut().enumerate() {
+        *byte = key[i % 4];
+    }
+    block
 }
 
 /// The key as seen from payload offset `phase`.
@@ -114,10 +174,7 @@ mod tests {
 
     #[test]
     fn avx2_and_portable_kernels_agree() {
-        let mut block_key = [0u8; BLOCK];
-        for (i, b) in block_key.iter_mut().enumerate() {
-            *b = [0x9b, 0x1f, 0xe4, 0x37][i % 4];
-        }
+        let block_key = block_key([0x9b, 0x1f, 0xe4, 0x37]);
         let source: Vec<u8> = (0..BLOCK * 40).map(|i| (i * 13 + 1) as u8).collect();
         let mut portable = source.clone();
         xor_blocks_portable(&mut portable, &block_key);
@@ -129,6 +186,40 @@ mod tests {
             let mut avx2 = source.clone();
             // SAFETY: AVX2 support was checked just above.
             unsafe { xor_blocks_avx2(&mut avx2, &block_key) };
+            assert_eq!(portable, avx2);
+        }
+    }
+
+    #[test]
+    fn extend_masked_equals_copy_then_mask() {
+        let key = [0x9b, 0x1f, 0xe4, 0x37];
+        let source: Vec<u8> = (0..300u32).map(|i| (i * 31 + 7) as u8).collect();
+        for prefix in [0, 3] {
+            for len in (0..=200).chain([256, 299]) {
+                let mut fused = BytesMut::from(&b"hdr"[..prefix]);
+                extend_masked(&mut fused, &source[..len], key);
+                let mut copied = source[..len].to_vec();
+                bytewise(&mut copied, key, 0);
+                assert_eq!(&fused[..prefix], &b"hdr"[..prefix]);
+                assert_eq!(&fused[prefix..], &copied[..], "prefix {prefix} len {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn avx2_and_portable_appending_kernels_agree() {
+        let block_key = block_key([0x9b, 0x1f, 0xe4, 0x37]);
+        let source: Vec<u8> = (0..BLOCK * 40).map(|i| (i * 13 + 1) as u8).collect();
+        let mut portable = BytesMut::new();
+        extend_blocks_portable(&mut portable, &source, &block_key);
+        let mut chosen = BytesMut::new();
+        extend_blocks(&mut chosen, &source, &block_key);
+        assert_eq!(portable, chosen);
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            let mut avx2 = BytesMut::new();
+            // SAFETY: AVX2 support was checked just above.
+            unsafe { extend_blocks_avx2(&mut avx2, &source, &block_key) };
             assert_eq!(portable, avx2);
         }
     }

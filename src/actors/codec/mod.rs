@@ -11,6 +11,7 @@
 //! fails whatever was still queued and tells the session with [`CodecStopped`].
 
 mod outbox;
+mod pool;
 mod reader;
 
 use actix::prelude::*;
@@ -32,8 +33,6 @@ use reader::{FrameReader, ReadEvent};
 
 /// Bytes encoded per write batch (a batch may exceed it by one frame).
 const BATCH_LIMIT: usize = 256 * 1024;
-/// A write buffer larger than this is released after its write instead of reused.
-const KEEP_CAPACITY: usize = 64 * 1024;
 
 /// Owns the socket of one session.
 pub(crate) struct CodecActor {
@@ -45,8 +44,6 @@ pub(crate) struct CodecActor {
     in_flight: Vec<Done>,
     /// A write is scheduled to start once the mailbox is drained.
     write_scheduled: bool,
-    /// Reused buffer for the next write batch.
-    spare: BytesMut,
     masking: bool,
     /// `Finish` arrived: shut the write side once the outbox is written.
     finishing: bool,
@@ -92,7 +89,6 @@ impl CodecActor {
                 outbox: Outbox::new(fragment_size, deflater),
                 in_flight: Vec::new(),
                 write_scheduled: false,
-                spare: BytesMut::new(),
                 masking,
                 finishing: false,
                 write_shut: false,
@@ -127,7 +123,15 @@ impl CodecActor {
         let Some(mut writer) = self.writer.take() else {
             return; // a write is in flight; it pumps again when done
         };
-        let mut batch = std::mem::take(&mut self.spare);
+        // Sized once: growing a large batch frame by frame would copy it repeatedly. Large
+        // batches come from the thread's pool, small ones from the allocator; either way
+        // the session holds no write buffer between writes.
+        let len = self.outbox.batch_len_hint(BATCH_LIMIT);
+        let mut batch = if len >= pool::MIN_POOLED {
+            pool::take(len).buf
+        } else {
+            BytesMut::with_capacity(len)
+        };
         let mut rng = rand::rng();
         self.outbox.fill(
             &mut batch,
@@ -172,9 +176,8 @@ impl CodecActor {
                     }
                 }
                 batch.clear();
-                if batch.capacity() <= KEEP_CAPACITY {
-                    self.spare = batch;
-                }
+                let size = batch.capacity(); // never split: the whole allocation
+                pool::give(pool::Pooled { buf: batch, size });
                 self.writer = Some(writer);
                 self.pump(ctx);
             }

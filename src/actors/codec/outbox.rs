@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::error::Error;
 use crate::messages::{OutFrame, Reply, Send};
-use crate::proto::{write_frame, Deflater, OpCode, RSV1};
+use crate::proto::{header_len, write_frame, Deflater, OpCode, MAX_CONTROL_PAYLOAD, RSV1};
 
 /// Most automatic Pongs kept waiting; beyond it the oldest is dropped (RFC 6455 §5.5.3
 /// allows answering only the most recent Ping of a burst).
@@ -198,6 +198,45 @@ impl Outbox {
         }
     }
 
+    /// About how many bytes the next [`fill`](Self::fill) with this `limit` encodes, so
+    /// the write buffer can be sized once: exact for uncompressed data, while a Close
+    /// frame counts as its largest size and a message still to be compressed as its
+    /// uncompressed size.
+    pub(crate) fn batch_len_hint(&self, limit: usize) -> usize {
+        let mut total: usize = self
+            .control
+            .iter()
+            .map(|e| e.payload_len() + header_len(e.payload_len() as u64, e.masked))
+            .sum();
+        for entry in &self.data {
+            if total >= limit {
+                break;
+            }
+            if let OutFrame::Close(_) = entry.frame {
+                let payload = MAX_CONTROL_PAYLOAD;
+                total += payload + header_len(payload as u64, entry.masked);
+                break; // nothing is written after it
+            }
+            let payload = entry
+                .compressed
+                .as_ref()
+                .map_or(entry.payload_len(), Bytes::len);
+            let mut remaining = payload - entry.encoded;
+            loop {
+                let frame = match self.fragment_size {
+                    0 => remaining,
+                    size => remaining.min(size),
+                };
+                total += frame + header_len(frame as u64, entry.masked);
+                remaining -= frame;
+                if remaining == 0 || total >= limit {
+                    break;
+                }
+            }
+        }
+        total
+    }
+
     /// Fails everything still queued with `error`; returns how many data messages that was.
     pub(crate) fn fail_all(&mut self, error: &Error) -> usize {
         let queued = self.control.drain(..).chain(self.data.drain(..));
@@ -215,6 +254,17 @@ pub(crate) fn fail_all(done: impl IntoIterator<Item = Done>, error: &Error) -> u
         d.complete(Err(error.clone()));
     }
     data_messages
+}
+
+impl Entry {
+    /// Length of the payload as given by the sender (for a Close frame, the most it can
+    /// be).
+    fn payload_len(&self) -> usize {
+        match &self.frame {
+            OutFrame::Data(message) => message.len(),
+            OutFrame::Close(_) => MAX_CONTROL_PAYLOAD,
+        }
+    }
 }
 
 impl From<Entry> for Done {
@@ -310,6 +360,38 @@ mod tests {
         let pongs = decode_all(wire);
         assert_eq!(pongs.len(), MAX_PENDING_PONGS);
         assert_eq!(pongs.last(), Some(&Message::Pong(Bytes::from(vec![99]))));
+    }
+
+    #[test]
+    fn the_batch_hint_covers_what_fill_writes() {
+        for (fragment_size, limit) in [(0, 1 << 10), (100, 250), (100, 1 << 20), (0, 1)] {
+            let mut outbox = Outbox::new(fragment_size, None);
+            outbox.push(
+                OutFrame::Data(Send::Ping(Bytes::from_static(b"p"))),
+                None,
+                true,
+            );
+            for len in [10, 300, 70_000] {
+                outbox.push(OutFrame::Data(Send::binary(vec![1u8; len])), None, true);
+            }
+            outbox.push(
+                OutFrame::Close(CloseFrame::new(1000, "bye").ok()),
+                None,
+                true,
+            );
+            while !outbox.is_empty() {
+                let hint = outbox.batch_len_hint(limit);
+                let mut wire = BytesMut::new();
+                outbox.fill(&mut wire, limit, &mut || [1, 2, 3, 4], &mut Vec::new());
+                let close_slack = MAX_CONTROL_PAYLOAD - 5; // the Close payload is 5 bytes
+                assert!(hint >= wire.len(), "hint {hint} < {}", wire.len());
+                assert!(
+                    hint <= wire.len() + close_slack,
+                    "hint {hint} ≫ {} ({fragment_size}, {limit})",
+                    wire.len()
+                );
+            }
+        }
     }
 
     #[test]

@@ -11,13 +11,14 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use awc::BoxedSocket;
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 use futures::Stream;
 use tokio::io::{AsyncRead, ReadBuf, ReadHalf};
 use tokio_util::io::poll_read_buf;
 
 use std::sync::Arc;
 
+use super::pool::{self, Pooled};
 use crate::actors::session::Backlog;
 use crate::messages::ReadEnded;
 use crate::proto::{Message, Receiver};
@@ -29,6 +30,10 @@ const MAX_CHUNK: usize = 256 * 1024;
 /// Size of the on-stack buffer an idle connection reads into: while nothing arrives, a
 /// session holds no read buffer on the heap at all.
 const PROBE: usize = 8 * 1024;
+/// Largest rest of a frame the read buffer is sized for at once (a peer can make a
+/// connection reserve this much by declaring a large frame); beyond it, the buffer grows
+/// as the payload arrives.
+const MAX_FRAME_RESERVE: usize = 4 << 20;
 
 /// One item of the read stream.
 #[derive(Debug)]
@@ -53,6 +58,9 @@ enum Mode {
 pub(crate) struct FrameReader {
     io: ReadHalf<BoxedSocket>,
     buf: BytesMut,
+    /// Size of `buf`'s whole allocation when it came from the [`pool`] (0 otherwise):
+    /// after messages are sliced off its head, `buf` is only the tail of it.
+    buf_size: usize,
     receiver: Receiver,
     mode: Mode,
     /// A protocol error waiting to be reported after the messages that preceded it.
@@ -80,6 +88,7 @@ impl FrameReader {
             } else {
                 leftover
             },
+            buf_size: 0,
             receiver,
             mode: Mode::Decode,
             failed: None,
@@ -95,7 +104,7 @@ impl FrameReader {
         let mut probe = ReadBuf::uninit(&mut probe);
         match Pin::new(&mut self.io).poll_read(cx, &mut probe) {
             Poll::Pending => {
-                self.buf = BytesMut::new();
+                self.release_buffer();
                 Poll::Pending
             }
             Poll::Ready(Ok(())) => {
@@ -106,23 +115,65 @@ impl FrameReader {
         }
     }
 
-    /// Reads into the heap buffer, adapting the room made to how much arrives, and making
-    /// room at once for the rest of a frame whose payload is arriving (up to `MAX_CHUNK`:
-    /// reserving whole 1 MiB frames at once was measured slower than growing the buffer,
-    /// the fresh large allocations costing more page faults than the copies they save).
+    /// Reads into the heap buffer, adapting the room made to how much arrives. While a
+    /// large frame's payload is arriving, room is made at once for the rest of it (if that
+    /// is at most `MAX_FRAME_RESERVE`) and the read stops a little past its end: the frame
+    /// is read straight into the memory its message will use, and at most `MIN_CHUNK`
+    /// bytes of the next frame are read along and must move to that frame's own buffer.
     fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
-        let missing = self.receiver.missing(&self.buf).min(MAX_CHUNK as u64) as usize;
-        self.buf.reserve(self.chunk.max(missing));
-        let room = self.buf.capacity() - self.buf.len();
-        let read = poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf);
-        if let Poll::Ready(Ok(n)) = read {
-            if n >= room {
-                self.chunk = (self.chunk * 2).min(MAX_CHUNK);
-            } else if n < self.chunk / 4 {
+        let missing = self.receiver.missing(&self.buf);
+        let room = match usize::try_from(missing) {
+            Ok(missing) if missing < pool::MIN_POOLED => self.chunk.max(missing),
+            Ok(missing) if missing <= MAX_FRAME_RESERVE => missing + MIN_CHUNK,
+            // Larger than that, the buffer doubles as the payload arrives.
+            _ => MAX_FRAME_RESERVE.max(self.buf.len()),
+        };
+        self.make_room(room);
+        let read = poll_read_buf(Pin::new(&mut self.io), cx, &mut (&mut self.buf).limit(room));
+        match read {
+            Poll::Ready(Ok(n)) if n >= room => self.chunk = (self.chunk * 2).min(MAX_CHUNK),
+            Poll::Ready(Ok(n)) if n < self.chunk / 4 => {
                 self.chunk = (self.chunk / 2).max(MIN_CHUNK);
             }
+            Poll::Pending if self.buf.is_empty() => self.release_buffer(),
+            _ => {}
         }
         read
+    }
+
+    /// Makes room for `room` more bytes after what `buf` holds. Large buffers come from
+    /// the thread's [`pool`], so memory whose messages the user already dropped is used
+    /// again instead of fresh memory; small ones from the allocator. A pooled buffer is
+    /// only ever replaced (never grown by the allocator), so its recorded size stays true.
+    fn make_room(&mut self, room: usize) {
+        if self.buf.capacity() - self.buf.len() >= room {
+            return;
+        }
+        let needed = self.buf.len() + room;
+        if self.buf_size == 0 && needed < pool::MIN_POOLED {
+            self.buf.reserve(room);
+            return;
+        }
+        if self.buf_size >= needed && self.buf.try_reclaim(room) {
+            return; // this buffer's earlier messages are all dropped: start over in it
+        }
+        let mut next = pool::take(needed);
+        next.buf.extend_from_slice(&self.buf);
+        let previous = std::mem::replace(&mut self.buf, next.buf);
+        let previous_size = std::mem::replace(&mut self.buf_size, next.size);
+        pool::give(Pooled {
+            buf: previous,
+            size: previous_size,
+        });
+    }
+
+    /// Lets go of an empty read buffer while the connection waits for data.
+    fn release_buffer(&mut self) {
+        let size = std::mem::take(&mut self.buf_size);
+        pool::give(Pooled {
+            buf: std::mem::take(&mut self.buf),
+            size,
+        });
     }
 
     /// Decodes everything complete in the buffer.
@@ -173,7 +224,9 @@ impl Stream for FrameReader {
             if consumer_behind {
                 return Poll::Pending; // woken by the stream when it catches up
             }
-            let read = if this.buf.is_empty() && !this.last_read_full {
+            // Large reads go straight to a (pooled) heap buffer; an idle wait holds none.
+            let streaming = this.last_read_full || this.chunk >= pool::MIN_POOLED;
+            let read = if this.buf.is_empty() && !streaming {
                 this.poll_probe(cx)
             } else {
                 this.poll_chunk(cx)

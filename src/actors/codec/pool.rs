@@ -1,0 +1,157 @@
+//! Large socket buffers, reused by the sessions of one thread.
+//!
+//! A message read off the socket is handed to the user as a slice of the read buffer (no
+//! copy), so the read buffer's memory lives on in the user's hands until they drop the
+//! message. Without reuse, every large read then needs a fresh allocation, and fresh
+//! memory costs a page fault per 4 KiB on first touch — more than the copy the zero-copy
+//! design saves. The same goes for write batches, which are allocated per write so that
+//! an idle session holds none.
+//!
+//! The pool keeps the buffers a session lets go of (its read buffer's remains when it
+//! moves to a new one, a write batch once written) and hands them out again once nothing
+//! else refers to their memory, i.e. once the user dropped every message sliced from them.
+//! It is per thread: the sessions of one arbiter share it, and nothing is locked. It keeps
+//! at most [`MAX_ENTRIES`] buffers and [`MAX_BYTES`] bytes; beyond that the oldest
+//! buffers are released to the allocator.
+
+use std::cell::RefCell;
+
+use bytes::BytesMut;
+
+/// Buffers smaller than this are not pooled (the allocator serves them well).
+pub(crate) const MIN_POOLED: usize = 64 * 1024;
+/// Allocation sizes are rounded up to a multiple of this, so that buffers for messages of
+/// about the same size are interchangeable.
+const GRANULE: usize = 64 * 1024;
+/// Most buffers kept per thread.
+const MAX_ENTRIES: usize = 16;
+/// Most bytes kept per thread.
+const MAX_BYTES: usize = 16 << 20;
+
+/// A buffer and the size of its whole allocation (a pooled handle may only be the tail of
+/// it, the head being sliced off into messages).
+#[derive(Debug)]
+pub(crate) struct Pooled {
+    pub(crate) buf: BytesMut,
+    pub(crate) size: usize,
+}
+
+#[derive(Debug, Default)]
+struct Pool {
+    /// Oldest first.
+    entries: Vec<Pooled>,
+    bytes: usize,
+}
+
+thread_local! {
+    static POOL: RefCell<Pool> = RefCell::default();
+}
+
+/// An empty buffer with room for at least `size` bytes: a pooled one whose memory is free
+/// again if there is one, the smallest that fits, or else a new allocation.
+pub(crate) fn take(size: usize) -> Pooled {
+    let reused = POOL.with(|pool| pool.borrow_mut().take(size));
+    reused.unwrap_or_else(|| {
+        let size = size.max(1).next_multiple_of(GRANULE);
+        Pooled {
+            buf: BytesMut::with_capacity(size),
+            size,
+        }
+    })
+}
+
+/// Returns a buffer whose contents are no longer needed. Buffers under [`MIN_POOLED`]
+/// bytes are simply dropped.
+pub(crate) fn give(pooled: Pooled) {
+    if pooled.size >= MIN_POOLED && pooled.size <= MAX_BYTES {
+        POOL.with(|pool| pool.borrow_mut().give(pooled));
+    }
+}
+
+impl Pool {
+    fn take(&mut self, size: usize) -> Option<Pooled> {
+        let mut best: Option<(usize, usize)> = None;
+        for (i, entry) in self.entries.iter_mut().enumerate() {
+            let smaller = best.is_none_or(|(_, best_size)| entry.size < best_size);
+            if entry.size >= size && smaller && reclaim(&mut entry.buf, size) {
+                best = Some((i, entry.size));
+            }
+        }
+        let entry = self.entries.remove(best?.0);
+        self.bytes -= entry.size;
+        Some(entry)
+    }
+
+    fn give(&mut self, mut pooled: Pooled) {
+        pooled.buf.clear();
+        self.bytes += pooled.size;
+        self.entries.push(pooled);
+        while self.entries.len() > MAX_ENTRIES || self.bytes > MAX_BYTES {
+            let oldest = self.entries.remove(0);
+            self.bytes -= oldest.size;
+        }
+    }
+}
+
+/// Makes `buf` (empty) start at the beginning of its allocation again, if nothing else
+/// refers to that memory; true if it then has room for `size` bytes.
+fn reclaim(buf: &mut BytesMut, size: usize) -> bool {
+    buf.clear();
+    buf.try_reclaim(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_buffer_comes_back_once_its_messages_are_dropped() {
+        let mut first = take(256 * 1024);
+        let address = first.buf.as_ptr();
+        first.buf.extend_from_slice(&[7u8; 200 * 1024]);
+        let message = first.buf.split_to(200 * 1024).freeze();
+        give(first);
+
+        // The message still uses the memory: a new buffer is allocated.
+        let second = take(256 * 1024);
+        assert_ne!(second.buf.as_ptr(), address);
+        assert_eq!(&message[..3], &[7, 7, 7]);
+
+        drop(message);
+        let third = take(256 * 1024);
+        assert_eq!(third.buf.as_ptr(), address, "the freed buffer is reused");
+        assert!(third.buf.capacity() >= 256 * 1024);
+        assert!(third.buf.is_empty());
+        give(second);
+        give(third);
+    }
+
+    #[test]
+    fn the_smallest_fitting_buffer_is_chosen() {
+        let big = take(1 << 20);
+        let small = take(128 * 1024);
+        let small_address = small.buf.as_ptr();
+        give(big);
+        give(small);
+        let again = take(100 * 1024);
+        assert_eq!(again.buf.as_ptr(), small_address);
+        assert_eq!(again.size, 128 * 1024);
+        give(again);
+    }
+
+    #[test]
+    fn the_pool_is_bounded() {
+        let buffers: Vec<Pooled> = (0..MAX_ENTRIES + 4).map(|_| take(MIN_POOLED)).collect();
+        for buffer in buffers {
+            give(buffer);
+        }
+        POOL.with(|pool| {
+            let pool = pool.borrow();
+            assert_eq!(pool.entries.len(), MAX_ENTRIES);
+            assert!(pool.bytes <= MAX_BYTES);
+        });
+        let huge = take(MAX_BYTES + 1);
+        give(huge); // too big to keep
+        POOL.with(|pool| assert!(pool.borrow().bytes <= MAX_BYTES));
+    }
+}
