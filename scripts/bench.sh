@@ -6,8 +6,9 @@
 # Clients: actix-ws-session (target/release/examples/loadgen, skipped with a
 # warning while examples/loadgen.rs does not exist or does not build) and the
 # peers from bench/peers (tokio-tungstenite, tokio-websockets, awc-raw).
-# Results: target/bench/results-<timestamp>.jsonl (one JSON line per run),
-# stderr of every run: target/bench/logs-<timestamp>/, then a median table.
+# Results: target/bench/results-<timestamp>.jsonl (one JSON line per run, the
+# client's line plus client_cpu_s, server_cpu_s, duration_s), stderr of every run:
+# target/bench/logs-<timestamp>/, then a median table.
 #
 # Knobs (environment):
 #   BENCH_DURATION_S   seconds per run (default 2)
@@ -95,6 +96,13 @@ done
 URL="ws://127.0.0.1:$PORT/"
 log "echo server (fastwebsockets, $SERVER_THREADS thread(s)) pid $SERVER_PID on $URL"
 
+# CPU accounting: /usr/bin/time for each client process (optional), /proc for the server.
+TIME_BIN=""
+[ -x /usr/bin/time ] && TIME_BIN=/usr/bin/time
+[ -n "$TIME_BIN" ] || log "note: /usr/bin/time not found: no client CPU column"
+CLK_TCK=$(getconf CLK_TCK)
+server_cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
+
 # ---------------------------------------------------------------- rows
 # label scenario size conns window messages(per conn)
 BIG=1000000000
@@ -125,15 +133,26 @@ run_one() { # client scenario size conns window messages dur -> appends one JSON
     fi
     cmd+=(--url "$URL" --scenario "$scenario" --size "$size" --messages "$messages"
         --conns "$conns" --window "$window" --duration-s "$dur")
-    local limit=$((dur * 3 + 30)) out rc=0
-    out=$(timeout -k 5 "$limit" "${cmd[@]}" 2>>"$LOGS/$client.err") || rc=$?
-    local line
+    local limit=$((dur * 3 + 30)) out rc=0 cpu_file="$LOGS/cpu.tmp"
+    local -a timed=()
+    [ -n "$TIME_BIN" ] && timed=("$TIME_BIN" -f '%U %S' -o "$cpu_file")
+    local server0
+    server0=$(server_cpu_ticks)
+    out=$(timeout -k 5 "$limit" "${timed[@]}" "${cmd[@]}" 2>>"$LOGS/$client.err") || rc=$?
+    local server1 line
+    server1=$(server_cpu_ticks)
     line=$(printf '%s\n' "$out" | grep -E '^\{' | tail -n 1 || true)
     if [ "$rc" -ne 0 ] || [ -z "$line" ]; then
         log "warning: $client $scenario size=$size conns=$conns failed (rc=$rc); see $LOGS/$client.err"
         return 0
     fi
-    printf '%s\n' "$line" >>"$RESULTS"
+    # CPU seconds of the client process and of the echo server during the run, added to
+    # the line for the table's cost-per-message columns.
+    local client_cpu=null
+    [ -n "$TIME_BIN" ] && client_cpu=$(awk 'NF == 2 {print $1 + $2}' "$cpu_file" | tail -n 1)
+    local server_cpu
+    server_cpu=$(awk -v a="$server0" -v b="$server1" -v hz="$CLK_TCK" 'BEGIN {print (b - a) / hz}')
+    printf '%s\n' "${line%\}},\"client_cpu_s\":${client_cpu:-null},\"server_cpu_s\":$server_cpu,\"duration_s\":$dur}" >>"$RESULTS"
 }
 
 RUN0=$SECONDS

@@ -7,6 +7,9 @@ For every row (scenario + size + conns) and client, prints the median of each
 metric over the rounds, then the ratio of actix-ws-session to the best peer:
 msgs/s for throughput (higher is better), p50 for latency, RSS/conn for
 idle-conns (lower is better), GB/s for mask-kernel (higher is better).
+Throughput rows also show CPU time per message of the client and of the echo
+server, and the server's load (1.00 = one core): at 1.00 the server is the
+bottleneck and every client meets the same ceiling.
 """
 import json
 import statistics
@@ -18,14 +21,31 @@ SCEN_ORDER = ["echo-latency", "echo-throughput", "idle-conns", "mask-kernel"]
 # scenario -> (metric used for the ratio, higher_is_better, columns shown)
 SPEC = {
     "echo-latency": ("p50_us", False, ["msgs_per_s", "mb_per_s", "p50_us", "p99_us", "p999_us"]),
-    "echo-throughput": ("msgs_per_s", True, ["msgs_per_s", "mb_per_s"]),
+    "echo-throughput": ("msgs_per_s", True, ["msgs_per_s", "mb_per_s", "client_us", "server_us", "server_busy"]),
     "idle-conns": ("rss_kib_per_conn", False, ["rss_kib_per_conn", "conns_per_s"]),
     "mask-kernel": ("gb_per_s", True, ["gb_per_s"]),
 }
 HEAD = {
     "msgs_per_s": "msgs/s", "mb_per_s": "MB/s", "p50_us": "p50 us", "p99_us": "p99 us",
     "p999_us": "p99.9 us", "rss_kib_per_conn": "KiB/conn", "conns_per_s": "conns/s", "gb_per_s": "GB/s",
+    "client_us": "client us/msg", "server_us": "server us/msg", "server_busy": "server load",
 }
+
+
+def add_costs(d):
+    """CPU per message of the client and of the echo server, and the server's load.
+
+    bench.sh adds client_cpu_s (the whole client process, connecting included),
+    server_cpu_s and duration_s to each line."""
+    rate, dur = d.get("msgs_per_s"), d.get("duration_s")
+    if not isinstance(rate, (int, float)) or not rate or not dur:
+        return
+    messages = rate * dur
+    if isinstance(d.get("client_cpu_s"), (int, float)):
+        d["client_us"] = d["client_cpu_s"] * 1e6 / messages
+    if isinstance(d.get("server_cpu_s"), (int, float)):
+        d["server_us"] = d["server_cpu_s"] * 1e6 / messages
+        d["server_busy"] = d["server_cpu_s"] / dur
 
 
 def human_size(n):
@@ -82,6 +102,7 @@ def main():
                 d = json.loads(line)
             except json.JSONDecodeError:
                 continue
+            add_costs(d)
             rows.setdefault(row_key(d), {}).setdefault(d.get("client", "?"), []).append(d)
 
     def sort_key(k):
@@ -93,7 +114,7 @@ def main():
         per_client = rows[k]
         clients = sorted(per_client, key=lambda c: (CLIENT_ORDER.index(c) if c in CLIENT_ORDER else 99, c))
         print(f"\n== {row_label(k)}")
-        print(f"  {'client':<18}" + "".join(f"{HEAD[c]:>12}" for c in cols) + f"{'runs':>6}")
+        print(f"  {'client':<18}" + "".join(f"{HEAD[c]:>14}" for c in cols) + f"{'runs':>6}")
         med = {}
         for c in clients:
             vals = {}
@@ -101,7 +122,7 @@ def main():
                 xs = [d[col] for d in per_client[c] if isinstance(d.get(col), (int, float))]
                 vals[col] = statistics.median(xs) if xs else None
             med[c] = vals
-            print(f"  {c:<18}" + "".join(f"{fmt(vals[col]):>12}" for col in cols) + f"{len(per_client[c]):>6}")
+            print(f"  {c:<18}" + "".join(f"{fmt(vals[col]):>14}" for col in cols) + f"{len(per_client[c]):>6}")
         peers = [(c, v[metric]) for c, v in med.items() if c != OURS and v[metric] is not None]
         if not peers:
             continue
