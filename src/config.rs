@@ -60,9 +60,10 @@ pub struct Config {
     /// Outgoing messages longer than this are sent as fragments of this many bytes, so
     /// control frames (pongs, pings) can go out between them. `0` never fragments.
     /// Default: 1 MiB: smaller messages go out as one frame, which is what receivers
-    /// handle fastest (most reassemble fragments by copying them), while a pong never
-    /// waits behind more than 1 MiB of a large message. Servers with a small frame limit
-    /// need a smaller value: actix-web's default limit is 64 KiB per frame.
+    /// handle fastest (most reassemble fragments by copying them), while a pong waits
+    /// behind at most one write batch of a large message (256 KiB plus one fragment).
+    /// Servers with a small frame limit need a smaller value: actix-web's default limit
+    /// is 64 KiB per frame.
     pub fragment_size: usize,
     /// Offer permessage-deflate (RFC 7692) with these parameters; `None` offers no
     /// compression. Each compressed connection holds a compressor and an inflater (a few
