@@ -93,6 +93,39 @@ async fn held_large_messages_keep_their_bytes_while_buffers_are_reused() {
     server.stop().await;
 }
 
+/// After a large frame the reader reads small first (for the next header); a burst of
+/// small messages after large ones must still arrive whole and in order.
+#[actix_web::test]
+async fn small_messages_after_large_ones_arrive_in_order() {
+    let server = EchoServer::start();
+    let mut session = connect_quiet(server.url("/echo")).await;
+    let addr = session.handle.addr().clone();
+    for round in 0..3u8 {
+        addr.do_send(Send::binary(vec![round; 1 << 20]));
+        for i in 0..300 {
+            addr.do_send(Send::text(format!("r{round} m{i}")));
+        }
+    }
+    for round in 0..3u8 {
+        match next_event(&mut session.incoming).await {
+            Incoming::Binary(big) => {
+                assert_eq!(big.len(), 1 << 20);
+                assert!(big.iter().all(|&b| b == round), "round {round} corrupted");
+            }
+            other => panic!("expected the large binary echo, got {other:?}"),
+        }
+        for i in 0..300 {
+            let want = format!("r{round} m{i}");
+            assert_eq!(
+                next_event(&mut session.incoming).await,
+                Incoming::Text(want.into())
+            );
+        }
+    }
+    close_cleanly(&mut session).await;
+    server.stop().await;
+}
+
 #[actix_web::test]
 async fn many_messages_arrive_in_order() {
     let server = EchoServer::start();

@@ -69,6 +69,10 @@ pub(crate) struct FrameReader {
     chunk: usize,
     /// Whether the last read filled all the room it had (more is probably waiting).
     last_read_full: bool,
+    /// Whether the last frame seen arriving was large: the next read between frames then
+    /// takes only `MIN_CHUNK` bytes, enough for the next header, so that a large payload
+    /// after it is read into its own buffer instead of being copied there.
+    large_frames: bool,
     /// The stream consumer's backlog: reading pauses while it is over its bound.
     backlog: Option<Arc<Backlog>>,
 }
@@ -94,6 +98,7 @@ impl FrameReader {
             failed: None,
             chunk: MIN_CHUNK,
             last_read_full: false,
+            large_frames: false,
             backlog,
         }
     }
@@ -122,7 +127,11 @@ impl FrameReader {
     /// bytes of the next frame are read along and must move to that frame's own buffer.
     fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
         let missing = self.receiver.missing(&self.buf);
+        if missing > 0 {
+            self.large_frames = missing >= pool::MIN_POOLED as u64;
+        }
         let room = match usize::try_from(missing) {
+            Ok(0) if self.large_frames => MIN_CHUNK,
             Ok(missing) if missing < pool::MIN_POOLED => self.chunk.max(missing),
             Ok(missing) if missing <= MAX_FRAME_RESERVE => missing + MIN_CHUNK,
             // Larger than that, the buffer doubles as the payload arrives.
@@ -131,6 +140,7 @@ impl FrameReader {
         self.make_room(room);
         let read = poll_read_buf(Pin::new(&mut self.io), cx, &mut (&mut self.buf).limit(room));
         match read {
+            Poll::Ready(Ok(_)) if missing == 0 && self.large_frames => {} // a header read
             Poll::Ready(Ok(n)) if n >= room => self.chunk = (self.chunk * 2).min(MAX_CHUNK),
             Poll::Ready(Ok(n)) if n < self.chunk / 4 => {
                 self.chunk = (self.chunk / 2).max(MIN_CHUNK);
