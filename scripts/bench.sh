@@ -7,7 +7,7 @@
 # warning while examples/loadgen.rs does not exist or does not build) and the
 # peers from bench/peers (tokio-tungstenite, tokio-websockets, awc-raw).
 # Results: target/bench/results-<timestamp>.jsonl (one JSON line per run, the
-# client's line plus client_cpu_s, server_cpu_s, duration_s), stderr of every run:
+# client's line plus client_cpu_s, server_cpu_s, duration_s, round), stderr of every run:
 # target/bench/logs-<timestamp>/, then a median table.
 #
 # Knobs (environment):
@@ -123,8 +123,8 @@ ROWS=(
     "mask-1MiB     mask-kernel     1048576 1   1  1"
 )
 
-run_one() { # client scenario size conns window messages dur -> appends one JSON line
-    local client=$1 scenario=$2 size=$3 conns=$4 window=$5 messages=$6 dur=$7
+run_one() { # client scenario size conns window messages dur round -> appends one JSON line
+    local client=$1 scenario=$2 size=$3 conns=$4 window=$5 messages=$6 dur=$7 round=$8
     local -a cmd
     if [ "$client" = actix-ws-session ]; then
         cmd=("$OURS_BIN")
@@ -152,7 +152,7 @@ run_one() { # client scenario size conns window messages dur -> appends one JSON
     [ -n "$TIME_BIN" ] && client_cpu=$(awk 'NF == 2 {print $1 + $2}' "$cpu_file" | tail -n 1)
     local server_cpu
     server_cpu=$(awk -v a="$server0" -v b="$server1" -v hz="$CLK_TCK" 'BEGIN {print (b - a) / hz}')
-    printf '%s\n' "${line%\}},\"client_cpu_s\":${client_cpu:-null},\"server_cpu_s\":$server_cpu,\"duration_s\":$dur}" >>"$RESULTS"
+    printf '%s\n' "${line%\}},\"client_cpu_s\":${client_cpu:-null},\"server_cpu_s\":$server_cpu,\"duration_s\":$dur,\"round\":$round}" >>"$RESULTS"
 }
 
 RUN0=$SECONDS
@@ -170,7 +170,7 @@ for row in "${ROWS[@]}"; do
     for round in $(seq 1 "$ROUNDS"); do
         for client in "${row_clients[@]}"; do
             kill -0 "$SERVER_PID" 2>/dev/null || { log "echo server died (see $LOGS/echo_server.err)"; exit 1; }
-            run_one "$client" "$scenario" "$size" "$conns" "$window" "$messages" "$dur"
+            run_one "$client" "$scenario" "$size" "$conns" "$window" "$messages" "$dur" "$round"
         done
     done
     log "row $label done"

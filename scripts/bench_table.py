@@ -7,7 +7,9 @@ For every row (scenario + size + conns) and client, prints the median of each
 metric over the rounds, then the ratio of actix-ws-session to the best peer:
 msgs/s for throughput (higher is better), p50 for latency, RSS/conn for
 idle-conns (lower is better), GB/s for mask-kernel (higher is better).
-Throughput rows also show CPU time per message of the client and of the echo
+A second ratio pairs the runs of the same round (ours / peer per round,
+median over rounds) and reports it against the peer it is lowest (or, for
+lower-is-better metrics, highest) against. Throughput rows also show CPU time per message of the client and of the echo
 server, and the server's load (1.00 = one core): at 1.00 the server is the
 bottleneck and every client meets the same ceiling.
 """
@@ -89,6 +91,27 @@ def fmt(v):
     return f"{v:.2f}"
 
 
+def paired_ratios(per_client, metric):
+    """(peer, median over rounds of ours/peer) for each peer, pairing runs of the same round.
+
+    The clients of one round run back to back, so a same-round ratio cancels the slow
+    drift of a shared machine that medians taken per client keep."""
+    def by_round(runs):
+        # Results from before the "round" field: the k-th run of a client is round k.
+        return {d.get("round", k): d[metric] for k, d in enumerate(runs, 1)
+                if isinstance(d.get(metric), (int, float))}
+    ours = by_round(per_client.get(OURS, []))
+    out = []
+    for peer, runs in per_client.items():
+        if peer == OURS:
+            continue
+        theirs = by_round(runs)
+        ratios = [ours[r] / theirs[r] for r in ours if r in theirs and theirs[r]]
+        if ratios:
+            out.append((peer, statistics.median(ratios)))
+    return out
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -133,6 +156,11 @@ def main():
             print(f"  ratio {OURS}/best peer ({best[0]}) on {HEAD[metric]}: n/a ({better} is better)")
         else:
             print(f"  ratio {OURS}/best peer ({best[0]}) on {HEAD[metric]}: {ours / best[1]:.2f}x ({better} is better)")
+        paired = paired_ratios(per_client, metric)
+        if paired:
+            strongest = (min if higher else max)(paired, key=lambda t: t[1])
+            print(f"  paired ratio (median of same-round ratios) against the strongest peer "
+                  f"({strongest[0]}): {strongest[1]:.2f}x")
 
 
 if __name__ == "__main__":
