@@ -47,9 +47,7 @@ pub fn extend_masked(dst: &mut BytesMut, src: &[u8], key: [u8; 4]) {
     // A block is a multiple of 4 bytes long, so the tail starts at key byte 0 again.
     let start = dst.len();
     dst.extend_from_slice(tail);
-    for (byte, k) in dst[start..].iter_mut().zip(key.iter().cycle()) {
-        *byte ^= k;
-    }
+    apply_mask(&mut dst[start..], key);
 }
 
 /// Appends whole blocks XORed with the repeated key, with the widest vectors the CPU

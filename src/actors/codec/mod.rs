@@ -126,12 +126,7 @@ impl CodecActor {
         // Sized once: growing a large batch frame by frame would copy it repeatedly. Large
         // batches come from the thread's pool, small ones from the allocator; either way
         // the session holds no write buffer between writes.
-        let len = self.outbox.batch_len_hint(BATCH_LIMIT);
-        let mut batch = if len >= pool::MIN_POOLED {
-            pool::take(len).buf
-        } else {
-            BytesMut::with_capacity(len)
-        };
+        let mut batch = pool::take(self.outbox.batch_len_hint(BATCH_LIMIT)).buf;
         let mut rng = rand::rng();
         self.outbox.fill(
             &mut batch,

@@ -203,18 +203,18 @@ impl Outbox {
     /// frame counts as its largest size and a message still to be compressed as its
     /// uncompressed size.
     pub(crate) fn batch_len_hint(&self, limit: usize) -> usize {
+        let framed = |payload: usize, masked: bool| payload + header_len(payload as u64, masked);
         let mut total: usize = self
             .control
             .iter()
-            .map(|e| e.payload_len() + header_len(e.payload_len() as u64, e.masked))
+            .map(|e| framed(e.payload_len(), e.masked))
             .sum();
         for entry in &self.data {
             if total >= limit {
                 break;
             }
             if let OutFrame::Close(_) = entry.frame {
-                let payload = MAX_CONTROL_PAYLOAD;
-                total += payload + header_len(payload as u64, entry.masked);
+                total += framed(entry.payload_len(), entry.masked);
                 break; // nothing is written after it
             }
             let payload = entry
@@ -227,7 +227,7 @@ impl Outbox {
                     0 => remaining,
                     size => remaining.min(size),
                 };
-                total += frame + header_len(frame as u64, entry.masked);
+                total += framed(frame, entry.masked);
                 remaining -= frame;
                 if remaining == 0 || total >= limit {
                     break;

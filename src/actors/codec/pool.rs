@@ -47,12 +47,19 @@ thread_local! {
     static POOL: RefCell<Pool> = RefCell::default();
 }
 
-/// An empty buffer with room for at least `size` bytes: a pooled one whose memory is free
-/// again if there is one, the smallest that fits, or else a new allocation.
+/// An empty buffer with room for at least `size` bytes. Under [`MIN_POOLED`] bytes, a
+/// plain allocation of exactly that size; otherwise a pooled buffer whose memory is free
+/// again if there is one (the smallest that fits), or else a new allocation.
 pub(crate) fn take(size: usize) -> Pooled {
+    if size < MIN_POOLED {
+        return Pooled {
+            buf: BytesMut::with_capacity(size),
+            size,
+        };
+    }
     let reused = POOL.with(|pool| pool.borrow_mut().take(size));
     reused.unwrap_or_else(|| {
-        let size = size.max(1).next_multiple_of(GRANULE);
+        let size = size.next_multiple_of(GRANULE);
         Pooled {
             buf: BytesMut::with_capacity(size),
             size,
@@ -73,7 +80,9 @@ impl Pool {
         let mut best: Option<(usize, usize)> = None;
         for (i, entry) in self.entries.iter_mut().enumerate() {
             let smaller = best.is_none_or(|(_, best_size)| entry.size < best_size);
-            if entry.size >= size && smaller && reclaim(&mut entry.buf, size) {
+            // Entries are kept empty; reclaiming succeeds only if no message still
+            // refers to the memory, and moves the buffer back to its allocation's start.
+            if entry.size >= size && smaller && entry.buf.try_reclaim(size) {
                 best = Some((i, entry.size));
             }
         }
@@ -91,13 +100,6 @@ impl Pool {
             self.bytes -= oldest.size;
         }
     }
-}
-
-/// Makes `buf` (empty) start at the beginning of its allocation again, if nothing else
-/// refers to that memory; true if it then has room for `size` bytes.
-fn reclaim(buf: &mut BytesMut, size: usize) -> bool {
-    buf.clear();
-    buf.try_reclaim(size)
 }
 
 #[cfg(test)]
@@ -137,6 +139,16 @@ mod tests {
         assert_eq!(again.buf.as_ptr(), small_address);
         assert_eq!(again.size, 128 * 1024);
         give(again);
+    }
+
+    #[test]
+    fn small_buffers_are_plain_allocations_and_not_kept() {
+        let small = take(100);
+        assert!(small.buf.capacity() >= 100);
+        assert_eq!(small.size, 100);
+        let kept = POOL.with(|pool| pool.borrow().entries.len());
+        give(small);
+        POOL.with(|pool| assert_eq!(pool.borrow().entries.len(), kept));
     }
 
     #[test]
