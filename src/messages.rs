@@ -222,14 +222,22 @@ pub(crate) enum OutFrame {
     Close(Option<CloseFrame>),
 }
 
-/// Write a frame. **Sender:** `ClientSession` (messages, Close), `Pinger` (Ping), `Ponger`
-/// (Pong). **Handler:** `CodecActor`. **Reply:** none; `reply` is resolved once written.
+/// Write a frame. **Sender:** `Pinger` (Ping), `Ponger` (Pong); the session queues its own
+/// frames through its `CodecLink` instead. **Handler:** `CodecActor`. **Reply:** none;
+/// `reply` is resolved once written.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub(crate) struct Write {
     pub(crate) frame: OutFrame,
     pub(crate) reply: Option<Reply>,
 }
+
+/// Take the frames the session queued in the shared handoff queue. **Sender:** the
+/// session's `CodecLink`, once each time the queue stops being empty. **Handler:**
+/// `CodecActor`.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct Flush;
 
 /// Change masking for frames accepted from now on. **Sender:** `ClientSession`.
 /// **Handler:** `CodecActor`.
@@ -266,11 +274,13 @@ pub(crate) enum ReadEnded {
     Io(String),
 }
 
-/// Payload bytes of data messages written to the socket, freeing queue room.
+/// Data messages were written and messages are waiting for queue room: look at the written
+/// byte count in the shared handoff. Sent only while the session has messages waiting;
+/// otherwise the session reads the count when the next message arrives.
 /// **Sender:** `CodecActor`. **Handler:** `ClientSession`.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub(crate) struct Written(pub(crate) usize);
+pub(crate) struct Written;
 
 /// The codec actor stopped: the socket is gone. **Sender:** `CodecActor` (in `stopped`).
 /// **Handler:** `ClientSession`, which then reports [`Incoming::Closed`].

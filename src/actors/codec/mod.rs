@@ -10,24 +10,28 @@
 //! was shut after [`Finish`], or at once on [`Abort`] or a write error. Its `stopped`
 //! fails whatever was still queued and tells the session with [`CodecStopped`].
 
+mod handoff;
 mod outbox;
 mod pool;
 mod reader;
 
 use actix::prelude::*;
-use actix::WeakAddr;
 use awc::BoxedSocket;
 use bytes::BytesMut;
 use rand::Rng;
 use tokio::io::{AsyncWriteExt, WriteHalf};
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::actors::session::{Backlog, ClientSession};
 use crate::config::Config;
 use crate::error::Error;
-use crate::messages::{Abort, CodecStopped, Finish, Inbound, SetMask, Write, Written};
+use crate::messages::{
+    Abort, CodecStopped, Finish, Flush, Inbound, OutFrame, Reply, SetMask, Write, Written,
+};
 use crate::proto::{DeflateParams, Deflater, Inflater, Receiver, ReceiverLimits};
+pub(crate) use handoff::{CodecLink, Handoff};
 use outbox::{fail_all, Done, Outbox};
 use reader::{FrameReader, ReadEvent};
 
@@ -36,7 +40,11 @@ const BATCH_LIMIT: usize = 256 * 1024;
 
 /// Owns the socket of one session.
 pub(crate) struct CodecActor {
-    session: WeakAddr<ClientSession>,
+    /// A strong address: the session cannot stop before its codec has reported
+    /// [`CodecStopped`], and upgrading a weak one on every read would cost atomics.
+    session: Addr<ClientSession>,
+    /// The frames the session queued for this actor (see [`handoff`]).
+    handoff: Rc<Handoff>,
     /// The write half; `None` while a write is in flight and after shutdown.
     writer: Option<WriteHalf<BoxedSocket>>,
     outbox: Outbox,
@@ -63,7 +71,8 @@ impl CodecActor {
         config: &Config,
         deflate: Option<DeflateParams>,
         backlog: Option<Arc<Backlog>>,
-        session: WeakAddr<ClientSession>,
+        session: Addr<ClientSession>,
+        handoff: Rc<Handoff>,
     ) -> Addr<Self> {
         let (read, write) = tokio::io::split(io);
         let limits = ReceiverLimits {
@@ -85,6 +94,7 @@ impl CodecActor {
             ctx.add_stream(FrameReader::new(read, leftover, receiver, backlog));
             Self {
                 session,
+                handoff,
                 writer: Some(write),
                 outbox: Outbox::new(fragment_size, deflater),
                 in_flight: Vec::new(),
@@ -165,10 +175,8 @@ impl CodecActor {
             Ok(()) => {
                 let done = std::mem::take(&mut self.in_flight);
                 let bytes: usize = done.into_iter().map(|d| d.complete(Ok(()))).sum();
-                if bytes > 0 {
-                    if let Some(session) = self.session.upgrade() {
-                        session.do_send(Written(bytes));
-                    }
+                if bytes > 0 && self.handoff.report_written(bytes) {
+                    self.session.do_send(Written);
                 }
                 batch.clear();
                 let size = batch.capacity(); // never split: the whole allocation
@@ -199,6 +207,17 @@ impl CodecActor {
         }));
     }
 
+    /// Puts a frame in the outbox, or refuses it once the write side is finishing.
+    fn queue(&mut self, frame: OutFrame, reply: Option<Reply>, masked: bool) {
+        if self.finishing || self.write_shut {
+            if let Some(reply) = reply {
+                let _ = reply.send(Err(Error::Closed));
+            }
+            return;
+        }
+        self.outbox.push(frame, reply, masked);
+    }
+
     fn stop_if_done(&mut self, ctx: &mut Context<Self>) {
         if self.read_done && self.write_shut {
             ctx.stop();
@@ -216,25 +235,20 @@ impl Actor for CodecActor {
         };
         self.unsent += fail_all(self.in_flight.drain(..), &error);
         self.unsent += self.outbox.fail_all(&error);
-        if let Some(session) = self.session.upgrade() {
-            session.do_send(CodecStopped {
-                unsent: self.unsent,
-                write_error: self.write_error.take(),
-            });
-        }
+        self.unsent += self.handoff.fail_all(&error);
+        self.session.do_send(CodecStopped {
+            unsent: self.unsent,
+            write_error: self.write_error.take(),
+        });
         log::debug!("socket closed");
     }
 }
 
 impl StreamHandler<ReadEvent> for CodecActor {
-    fn handle(&mut self, event: ReadEvent, ctx: &mut Context<Self>) {
-        let Some(session) = self.session.upgrade() else {
-            ctx.stop();
-            return;
-        };
+    fn handle(&mut self, event: ReadEvent, _: &mut Context<Self>) {
         match event {
-            ReadEvent::Messages(messages) => session.do_send(Inbound(messages)),
-            ReadEvent::Ended(ended) => session.do_send(ended),
+            ReadEvent::Messages(messages) => self.session.do_send(Inbound(messages)),
+            ReadEvent::Ended(ended) => self.session.do_send(ended),
         }
     }
 
@@ -248,13 +262,18 @@ impl Handler<Write> for CodecActor {
     type Result = ();
 
     fn handle(&mut self, msg: Write, ctx: &mut Context<Self>) {
-        if self.finishing || self.write_shut {
-            if let Some(reply) = msg.reply {
-                let _ = reply.send(Err(Error::Closed));
-            }
-            return;
+        self.queue(msg.frame, msg.reply, self.masking);
+        self.pump(ctx);
+    }
+}
+
+impl Handler<Flush> for CodecActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Flush, ctx: &mut Context<Self>) {
+        for queued in self.handoff.take() {
+            self.queue(queued.frame, queued.reply, queued.masked);
         }
-        self.outbox.push(msg.frame, msg.reply, self.masking);
         self.pump(ctx);
     }
 }

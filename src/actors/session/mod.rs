@@ -16,21 +16,22 @@ mod ending;
 mod outbound;
 mod reply;
 
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 
-use crate::actors::codec::CodecActor;
+use crate::actors::codec::{CodecActor, CodecLink, Handoff};
 use crate::actors::pinger::Pinger;
 use crate::actors::ponger::Ponger;
 use crate::config::Config;
 use crate::connect::{Handshake, Upgraded};
 use crate::error::Error;
 use crate::messages::{
-    Abort, Close, CloseInfo, CodecStopped, Finish, GetHandshake, GetStats, Inbound, Incoming,
-    Initiator, LivenessLost, OutFrame, PeerPing, PeerPong, ReadEnded, RttMeasured, Send,
-    SessionState, SessionStats, SetMask, SetMasking, StopChild, Write, Written,
+    Abort, Close, CloseInfo, CodecStopped, GetHandshake, GetStats, Inbound, Incoming, Initiator,
+    LivenessLost, OutFrame, PeerPing, PeerPong, ReadEnded, RttMeasured, Send, SessionState,
+    SessionStats, SetMasking, StopChild, Written,
 };
 use crate::proto::{CloseCode, CloseFrame, Message, MAX_CLOSE_REASON};
 pub(crate) use backlog::Backlog;
@@ -51,7 +52,8 @@ const FAIL_GRACE: Duration = Duration::from_secs(1);
 pub struct ClientSession {
     handshake: Arc<Handshake>,
     deliver: Deliver,
-    codec: Addr<CodecActor>,
+    /// Where frames go: the codec actor, through a queue shared on this arbiter.
+    codec: Rc<CodecLink>,
     pinger: Option<Addr<Pinger>>,
     /// Started at the peer's first Ping: a session that is never pinged never pays for it.
     ponger: Option<Addr<Ponger>>,
@@ -93,12 +95,21 @@ impl ClientSession {
             deflate,
         } = upgraded;
         Self::create(move |ctx| {
-            let me = ctx.address().downgrade();
-            let codec =
-                CodecActor::start(io, read_buf, config, deflate, deliver.backlog(), me.clone());
+            let handoff = Rc::new(Handoff::default());
+            let codec = CodecActor::start(
+                io,
+                read_buf,
+                config,
+                deflate,
+                deliver.backlog(),
+                ctx.address(),
+                Rc::clone(&handoff),
+            );
             let pinger = config.ping_interval.map(|interval| {
+                let me = ctx.address().downgrade();
                 Pinger::new(me, codec.downgrade(), interval, config.ping_timeout).start()
             });
+            let codec = Rc::new(CodecLink::new(handoff, codec, config.masking));
             Self {
                 handshake: Arc::new(handshake),
                 deliver,
@@ -128,12 +139,20 @@ impl ClientSession {
         }
     }
 
+    /// Takes what the codec wrote since the last look: frees queue room and forwards the
+    /// waiting messages that now fit, oldest first.
+    fn collect_written(&mut self) {
+        let written = self.codec.take_written();
+        if written > 0 {
+            let ready = self.outbound.written(written);
+            self.forward(ready);
+        }
+        self.codec.set_session_waits(self.outbound.has_waiting());
+    }
+
     fn forward(&self, waiting: Vec<Waiting>) {
         for w in waiting {
-            self.codec.do_send(Write {
-                frame: w.frame,
-                reply: Some(w.reply),
-            });
+            self.codec.write(w.frame, Some(w.reply));
         }
     }
 
@@ -151,7 +170,7 @@ impl ClientSession {
         self.close_timer = Some(ctx.run_later(limit, move |act, _| {
             log::info!("close handshake not finished within {limit:?}: dropping the socket");
             act.timed_out = true;
-            act.codec.do_send(Abort);
+            act.codec.addr().do_send(Abort);
         }));
     }
 
@@ -168,10 +187,7 @@ impl ClientSession {
     /// Queues this side's Close frame, with nobody waiting for its reply.
     fn send_close(&mut self, frame: Option<CloseFrame>) {
         self.flush_before_close();
-        self.codec.do_send(Write {
-            frame: OutFrame::Close(frame),
-            reply: None,
-        });
+        self.codec.write(OutFrame::Close(frame), None);
     }
 
     /// Fails the connection (RFC 6455 §7.1.7): send `code`, stop reading, end the socket.
@@ -180,7 +196,7 @@ impl ClientSession {
             if let Some(ending) = self.ending.as_mut() {
                 ending.error.get_or_insert(error);
             }
-            self.codec.do_send(Abort);
+            self.codec.addr().do_send(Abort);
             return;
         }
         let code = error.close_code().unwrap_or(CloseCode::PROTOCOL_ERROR);
@@ -192,7 +208,7 @@ impl ClientSession {
         self.begin_closing(ending, ctx);
         self.send_close(frame);
         if !wait_for_peer {
-            self.codec.do_send(Finish);
+            self.codec.finish();
         }
     }
 
@@ -212,13 +228,13 @@ impl ClientSession {
                 ending.peer_close = Some(frame);
                 self.begin_closing(ending, ctx);
                 self.send_close(echo);
-                self.codec.do_send(Finish);
+                self.codec.finish();
             }
             SessionState::Closing => {
                 if let Some(ending) = self.ending.as_mut() {
                     ending.peer_close = Some(frame);
                 }
-                self.codec.do_send(Finish);
+                self.codec.finish();
             }
             SessionState::Closed => {}
         }
@@ -255,7 +271,7 @@ impl Actor for ClientSession {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         self.stop_children();
-        self.codec.do_send(Abort);
+        self.codec.addr().do_send(Abort);
     }
 }
 
@@ -271,13 +287,18 @@ impl Handler<Send> for ClientSession {
                 if payload.len() > crate::proto::MAX_CONTROL_PAYLOAD {
                     return SendReply::now(Err(Error::ControlFrameTooLong(payload.len())));
                 }
-                SendReply::forward(self.codec.clone(), OutFrame::Data(msg))
+                SendReply::forward(Rc::clone(&self.codec), OutFrame::Data(msg))
             }
             Send::Text(_) | Send::Binary(_) => {
+                // Older messages waiting for room go first.
+                self.collect_written();
                 let len = msg.len();
                 match self.outbound.admit(OutFrame::Data(msg), len) {
-                    Admission::Forward(frame) => SendReply::forward(self.codec.clone(), frame),
-                    Admission::Wait(answer) => SendReply::later(answer),
+                    Admission::Forward(frame) => SendReply::forward(Rc::clone(&self.codec), frame),
+                    Admission::Wait(answer) => {
+                        self.codec.set_session_waits(true);
+                        SendReply::later(answer)
+                    }
                     Admission::Refuse(error) => SendReply::now(Err(error)),
                 }
             }
@@ -299,7 +320,7 @@ impl Handler<Close> for ClientSession {
         log::debug!("closing: {:?}", frame);
         self.begin_closing(Ending::new(Initiator::Local), ctx);
         self.flush_before_close();
-        SendReply::forward(self.codec.clone(), OutFrame::Close(frame))
+        SendReply::forward(Rc::clone(&self.codec), OutFrame::Close(frame))
     }
 }
 
@@ -310,7 +331,7 @@ impl Handler<SetMasking> for ClientSession {
         if self.state != SessionState::Open {
             return Err(Error::Closed);
         }
-        self.codec.do_send(SetMask(msg.0));
+        self.codec.set_masking(msg.0);
         Ok(())
     }
 }
@@ -327,6 +348,7 @@ impl Handler<GetStats> for ClientSession {
     type Result = MessageResult<GetStats>;
 
     fn handle(&mut self, _: GetStats, _: &mut Context<Self>) -> Self::Result {
+        self.collect_written();
         MessageResult(SessionStats {
             state: self.state,
             last_rtt: self.last_rtt,
@@ -346,7 +368,7 @@ impl Handler<Inbound> for ClientSession {
                 Message::Binary(bytes) => events.push(Incoming::Binary(bytes)),
                 Message::Ping(payload) => {
                     if self.state == SessionState::Open {
-                        let codec = &self.codec;
+                        let codec = self.codec.addr();
                         self.ponger
                             .get_or_insert_with(|| Ponger::new(codec.downgrade()).start())
                             .do_send(PeerPing(payload.clone()));
@@ -404,7 +426,7 @@ impl Handler<ReadEnded> for ClientSession {
                         ending.error.get_or_insert(Error::ConnectionLost(why));
                     }
                     log::debug!("socket ended without a close handshake");
-                    self.codec.do_send(Abort);
+                    self.codec.addr().do_send(Abort);
                 }
             }
         }
@@ -414,9 +436,8 @@ impl Handler<ReadEnded> for ClientSession {
 impl Handler<Written> for ClientSession {
     type Result = ();
 
-    fn handle(&mut self, msg: Written, _: &mut Context<Self>) {
-        let ready = self.outbound.written(msg.0);
-        self.forward(ready);
+    fn handle(&mut self, _: Written, _: &mut Context<Self>) {
+        self.collect_written();
     }
 }
 
@@ -443,7 +464,8 @@ impl Handler<CodecStopped> for ClientSession {
         if self.state == SessionState::Closed {
             return;
         }
-        let mut never_sent = 0;
+        // Frames queued after the codec stopped, and messages still waiting for room.
+        let mut never_sent = self.codec.fail_queued(&Error::Closed);
         for waiting in self.outbound.drain_waiting() {
             never_sent += 1;
             let _ = waiting.reply.send(Err(Error::Closed));

@@ -55,6 +55,11 @@ impl OutboundQueue {
         self.in_flight
     }
 
+    /// Whether messages are waiting for room.
+    pub(crate) fn has_waiting(&self) -> bool {
+        !self.waiting.is_empty()
+    }
+
     /// Decides about a data message of `len` bytes.
     pub(crate) fn admit(&mut self, frame: OutFrame, len: usize) -> Admission {
         if len > self.bound {

@@ -1,17 +1,20 @@
 //! How `Send` and `Close` answer: at once, when their frames are written, or after
 //! waiting for room in the outbound queue.
 //!
-//! Forwarding hands actix's own reply channel to the codec actor, so a send that does not
-//! wait for room costs one mailbox hop and no extra channel or task.
+//! Forwarding queues the frame with actix's own reply channel for the codec actor, so a send
+//! that does not wait for room costs no mailbox hop beyond the session's, and no extra
+//! channel or task.
+
+use std::rc::Rc;
 
 use actix::dev::{MessageResponse, OneshotSender};
-use actix::{Addr, Message};
+use actix::Message;
 use tokio::sync::oneshot;
 
-use crate::actors::codec::CodecActor;
+use crate::actors::codec::CodecLink;
 use crate::actors::session::ClientSession;
 use crate::error::Error;
-use crate::messages::{OutFrame, Write};
+use crate::messages::OutFrame;
 
 /// The reply to [`Send`](crate::Send) and [`Close`](crate::Close): a `Result<(), Error>`
 /// that arrives once the frame is written (or refused).
@@ -32,7 +35,7 @@ enum Kind {
     /// Answer now.
     Now(Result<(), Error>),
     /// Queue the frame with the codec; it answers once written.
-    Forward(Addr<CodecActor>, OutFrame),
+    Forward(Rc<CodecLink>, OutFrame),
     /// The frame waits for room in the session; its answer will come through here.
     Later(oneshot::Receiver<Result<(), Error>>),
 }
@@ -42,7 +45,7 @@ impl SendReply {
         Self(Kind::Now(result))
     }
 
-    pub(crate) fn forward(codec: Addr<CodecActor>, frame: OutFrame) -> Self {
+    pub(crate) fn forward(codec: Rc<CodecLink>, frame: OutFrame) -> Self {
         Self(Kind::Forward(codec, frame))
     }
 
@@ -66,7 +69,7 @@ where
                     let _ = tx.send(result);
                 }
             }
-            Kind::Forward(codec, frame) => codec.do_send(Write { frame, reply: tx }),
+            Kind::Forward(codec, frame) => codec.write(frame, tx),
             Kind::Later(answer) => {
                 if let Some(tx) = tx {
                     actix_rt::spawn(async move {
