@@ -19,10 +19,12 @@ use actix::prelude::*;
 use awc::BoxedSocket;
 use bytes::BytesMut;
 use rand::Rng;
-use tokio::io::{AsyncWriteExt, WriteHalf};
+use tokio::io::{AsyncWrite, AsyncWriteExt, WriteHalf};
 
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::Poll;
 
 use crate::actors::session::{Backlog, ClientSession};
 use crate::config::Config;
@@ -115,6 +117,9 @@ impl CodecActor {
         if self.write_scheduled || self.writer.is_none() {
             return; // a write is scheduled or in flight; it pumps again when done
         }
+        if self.outbox.is_empty() && (!self.finishing || self.write_shut) {
+            return; // nothing to write and nothing to shut
+        }
         self.write_scheduled = true;
         ctx.spawn(actix::fut::ready(()).map(|(), act: &mut Self, ctx| {
             act.write_scheduled = false;
@@ -149,9 +154,16 @@ impl CodecActor {
             batch.len(),
             self.in_flight.len()
         );
+        // Most writes complete at once: try without a task first, and wait in a spawned
+        // future only for what the socket did not take.
+        let offset = match write_now(&mut writer, &batch) {
+            Ok(None) => return self.written(writer, batch, Ok(()), ctx),
+            Ok(Some(offset)) => offset,
+            Err(error) => return self.written(writer, batch, Err(error), ctx),
+        };
         let write = async move {
             let result = async {
-                writer.write_all(&batch).await?;
+                writer.write_all(&batch[offset..]).await?;
                 writer.flush().await
             }
             .await;
@@ -274,7 +286,8 @@ impl Handler<Flush> for CodecActor {
         for queued in self.handoff.take() {
             self.queue(queued.frame, queued.reply, queued.masked);
         }
-        self.pump(ctx);
+        // The session's batch is complete: write it now, unless a write is in flight.
+        self.start_write(ctx);
     }
 }
 
@@ -301,5 +314,29 @@ impl Handler<Abort> for CodecActor {
 
     fn handle(&mut self, _: Abort, ctx: &mut Context<Self>) {
         ctx.stop();
+    }
+}
+
+/// Writes what the socket takes now, without waiting: `Ok(None)` once all of `batch` is
+/// written and flushed, `Ok(Some(offset))` when the rest, from `offset`, must wait.
+///
+/// It polls with a waker that does nothing. That is sound because a `Pending` here is always
+/// followed by a spawned write that polls the same socket again with the task's own waker,
+/// which replaces this one.
+fn write_now(writer: &mut WriteHalf<BoxedSocket>, batch: &[u8]) -> std::io::Result<Option<usize>> {
+    let mut cx = std::task::Context::from_waker(futures::task::noop_waker_ref());
+    let mut offset = 0;
+    while offset < batch.len() {
+        match Pin::new(&mut *writer).poll_write(&mut cx, &batch[offset..]) {
+            Poll::Ready(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Poll::Ready(Ok(n)) => offset += n,
+            Poll::Ready(Err(error)) => return Err(error),
+            Poll::Pending => return Ok(Some(offset)),
+        }
+    }
+    match Pin::new(writer).poll_flush(&mut cx) {
+        Poll::Ready(Ok(())) => Ok(None),
+        Poll::Ready(Err(error)) => Err(error),
+        Poll::Pending => Ok(Some(offset)),
     }
 }
