@@ -2,9 +2,9 @@
 //! message per batch, instead of one mailbox message per frame.
 //!
 //! The session starts its codec actor from its own `create`, so both always run on the
-//! same arbiter thread and can share the queue through an `Rc`. The session's end
-//! ([`CodecLink`]) pushes; the push that finds the queue empty also sends the codec one
-//! [`Flush`], and the codec takes everything queued by the time it handles it.
+//! same arbiter thread and can share the queue, a [`CodecLink`], through an `Rc`. The
+//! session pushes; the push that finds the queue empty also sends the codec one [`Flush`],
+//! and the codec takes everything queued by the time it handles it.
 //!
 //! The way back is shared too: the codec adds the data bytes it wrote to a counter, which
 //! the session reads when a new message arrives, so a session under its queue bound pays no
@@ -18,7 +18,6 @@
 //! queued, so a later `SetMasking` cannot change frames sent before it.
 
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
 
 use actix::Addr;
 
@@ -45,9 +44,9 @@ impl Queued {
     }
 }
 
-/// The queue both ends share. Empty between batches: an idle session holds no buffer.
+/// The queue and the written-bytes counter, without the wake-up.
 #[derive(Debug, Default)]
-pub(crate) struct Handoff {
+struct Handoff {
     queued: RefCell<Vec<Queued>>,
     /// Data payload bytes written since the session last looked.
     written: Cell<usize>,
@@ -56,53 +55,57 @@ pub(crate) struct Handoff {
 }
 
 impl Handoff {
-    /// The codec's end: `bytes` of data payload were written. `true` when the session
-    /// must be told now (it has messages waiting for room).
-    pub(crate) fn report_written(&self, bytes: usize) -> bool {
-        self.written.set(self.written.get() + bytes);
-        self.session_waits.get()
+    /// Queues `entry`; `true` when the queue was empty before (the codec must be woken).
+    fn push(&self, entry: Queued) -> bool {
+        let mut queued = self.queued.borrow_mut();
+        queued.push(entry);
+        queued.len() == 1
     }
 
-    /// The codec's end: everything queued so far, oldest first.
-    pub(crate) fn take(&self) -> Vec<Queued> {
+    fn take(&self) -> Vec<Queued> {
         std::mem::take(&mut *self.queued.borrow_mut())
     }
 
-    /// Answers everything still queued with `error`; returns how many were data messages.
-    pub(crate) fn fail_all(&self, error: &Error) -> usize {
-        self.take()
+    fn fail_all(&self, error: &Error) -> usize {
+        let queued = self.take();
+        queued
             .into_iter()
             .map(|q| q.fail(error))
             .filter(|&data| data)
             .count()
     }
 
-    /// Queues `entry`; `true` when the queue was empty before (the caller must wake the
-    /// codec).
-    fn push(&self, entry: Queued) -> bool {
-        let mut queued = self.queued.borrow_mut();
-        queued.push(entry);
-        queued.len() == 1
+    fn report_written(&self, bytes: usize) -> bool {
+        self.written.set(self.written.get() + bytes);
+        self.session_waits.get()
     }
 }
 
-/// The session's end of the way to its codec actor.
+/// The way between a session and its codec actor, shared by both through an `Rc`.
+///
+/// It holds the codec's own address, for the wake-up. The codec actor therefore never stops
+/// because its addresses are gone; it always stops explicitly (socket done, `Abort`, write
+/// error, or its session gone), and dropping its state then leaves the session as the only
+/// owner. One allocation per session; empty between batches, so an idle session holds no
+/// buffer here.
 #[derive(Debug)]
 pub(crate) struct CodecLink {
-    handoff: Rc<Handoff>,
     codec: Addr<CodecActor>,
+    handoff: Handoff,
     /// Masking for frames queued from now on.
     masking: Cell<bool>,
 }
 
 impl CodecLink {
-    pub(crate) fn new(handoff: Rc<Handoff>, codec: Addr<CodecActor>, masking: bool) -> Self {
+    pub(crate) fn new(codec: Addr<CodecActor>, masking: bool) -> Self {
         Self {
-            handoff,
             codec,
+            handoff: Handoff::default(),
             masking: Cell::new(masking),
         }
     }
+
+    // ----- the session's end
 
     /// The codec actor's address (for the pinger and ponger, and for `Abort`).
     pub(crate) fn addr(&self) -> &Addr<CodecActor> {
@@ -145,10 +148,24 @@ impl CodecLink {
         self.codec.do_send(Finish);
     }
 
-    /// Answers what the codec will never take (it stopped) with `error`; returns how many
-    /// were data messages.
+    /// Answers everything still queued with `error` (used by the codec when it stops, and
+    /// by the session for what was queued after that); returns how many were data
+    /// messages.
     pub(crate) fn fail_queued(&self, error: &Error) -> usize {
         self.handoff.fail_all(error)
+    }
+
+    // ----- the codec's end
+
+    /// Everything queued so far, oldest first.
+    pub(crate) fn take(&self) -> Vec<Queued> {
+        self.handoff.take()
+    }
+
+    /// `bytes` of data payload were written. `true` when the session must be told now (it
+    /// has messages waiting for room).
+    pub(crate) fn report_written(&self, bytes: usize) -> bool {
+        self.handoff.report_written(bytes)
     }
 }
 

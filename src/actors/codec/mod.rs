@@ -1,9 +1,11 @@
 //! The codec actor: owns the socket, turns bytes into messages and frames into bytes.
 //!
-//! Reading is a stream ([`reader::FrameReader`]) added to the actor's context; writing is
-//! one write future at a time over a batch of encoded frames ([`outbox::Outbox`]), so many
-//! small sends share one syscall and a large message never blocks a control frame for
-//! longer than one batch. Frames are masked with a fresh key from a cryptographically
+//! Reading is a stream ([`reader::FrameReader`]) added to the actor's context. The
+//! session's frames arrive through a queue shared on the arbiter ([`handoff`]), one `Flush`
+//! message per batch; the pinger's and the ponger's as `Write` messages. Writing takes one
+//! batch of encoded frames at a time ([`outbox::Outbox`]), written at once when the socket
+//! takes it and by a spawned future otherwise, so many small sends share one syscall and a
+//! large message never blocks a control frame for longer than one batch. Frames are masked with a fresh key from a cryptographically
 //! secure generator (`rand`'s thread-local ChaCha) while masking is on.
 //!
 //! The actor stops when the socket is done: both the read side ended and the write side
@@ -16,6 +18,7 @@ mod pool;
 mod reader;
 
 use actix::prelude::*;
+use actix::WeakAddr;
 use awc::BoxedSocket;
 use bytes::BytesMut;
 use rand::Rng;
@@ -33,7 +36,7 @@ use crate::messages::{
     Abort, CodecStopped, Finish, Flush, Inbound, OutFrame, Reply, SetMask, Write, Written,
 };
 use crate::proto::{DeflateParams, Deflater, Inflater, Receiver, ReceiverLimits};
-pub(crate) use handoff::{CodecLink, Handoff};
+pub(crate) use handoff::CodecLink;
 use outbox::{fail_all, Done, Outbox};
 use reader::{FrameReader, ReadEvent};
 
@@ -42,11 +45,10 @@ const BATCH_LIMIT: usize = 256 * 1024;
 
 /// Owns the socket of one session.
 pub(crate) struct CodecActor {
-    /// A strong address: the session cannot stop before its codec has reported
-    /// [`CodecStopped`], and upgrading a weak one on every read would cost atomics.
-    session: Addr<ClientSession>,
+    /// Weak: a strong address costs two allocations per session, even idle.
+    session: WeakAddr<ClientSession>,
     /// The frames the session queued for this actor (see [`handoff`]).
-    handoff: Rc<Handoff>,
+    link: Rc<CodecLink>,
     /// The write half; `None` while a write is in flight and after shutdown.
     writer: Option<WriteHalf<BoxedSocket>>,
     outbox: Outbox,
@@ -66,16 +68,15 @@ pub(crate) struct CodecActor {
 
 impl CodecActor {
     /// Starts the codec actor on the current arbiter with the upgraded socket and the bytes
-    /// already read from it.
+    /// already read from it; returns the session's end of the way to it.
     pub(crate) fn start(
         io: BoxedSocket,
         leftover: BytesMut,
         config: &Config,
         deflate: Option<DeflateParams>,
         backlog: Option<Arc<Backlog>>,
-        session: Addr<ClientSession>,
-        handoff: Rc<Handoff>,
-    ) -> Addr<Self> {
+        session: WeakAddr<ClientSession>,
+    ) -> Rc<CodecLink> {
         let (read, write) = tokio::io::split(io);
         let limits = ReceiverLimits {
             max_frame_size: config.max_frame_size,
@@ -92,11 +93,14 @@ impl CodecActor {
         };
         let masking = config.masking;
         let fragment_size = config.fragment_size;
-        Self::create(move |ctx| {
+        let mut session_end = None;
+        Self::create(|ctx| {
             ctx.add_stream(FrameReader::new(read, leftover, receiver, backlog));
+            let link = Rc::new(CodecLink::new(ctx.address(), masking));
+            session_end = Some(Rc::clone(&link));
             Self {
                 session,
-                handoff,
+                link,
                 writer: Some(write),
                 outbox: Outbox::new(fragment_size, deflater),
                 in_flight: Vec::new(),
@@ -108,7 +112,8 @@ impl CodecActor {
                 unsent: 0,
                 write_error: None,
             }
-        })
+        });
+        session_end.expect("Actor::create runs its closure before returning")
     }
 
     /// Schedules the next write for after the mailbox is drained, so every frame that is
@@ -187,8 +192,10 @@ impl CodecActor {
             Ok(()) => {
                 let done = std::mem::take(&mut self.in_flight);
                 let bytes: usize = done.into_iter().map(|d| d.complete(Ok(()))).sum();
-                if bytes > 0 && self.handoff.report_written(bytes) {
-                    self.session.do_send(Written);
+                if bytes > 0 && self.link.report_written(bytes) {
+                    if let Some(session) = self.session.upgrade() {
+                        session.do_send(Written);
+                    }
                 }
                 batch.clear();
                 let size = batch.capacity(); // never split: the whole allocation
@@ -247,20 +254,26 @@ impl Actor for CodecActor {
         };
         self.unsent += fail_all(self.in_flight.drain(..), &error);
         self.unsent += self.outbox.fail_all(&error);
-        self.unsent += self.handoff.fail_all(&error);
-        self.session.do_send(CodecStopped {
-            unsent: self.unsent,
-            write_error: self.write_error.take(),
-        });
+        self.unsent += self.link.fail_queued(&error);
+        if let Some(session) = self.session.upgrade() {
+            session.do_send(CodecStopped {
+                unsent: self.unsent,
+                write_error: self.write_error.take(),
+            });
+        }
         log::debug!("socket closed");
     }
 }
 
 impl StreamHandler<ReadEvent> for CodecActor {
-    fn handle(&mut self, event: ReadEvent, _: &mut Context<Self>) {
+    fn handle(&mut self, event: ReadEvent, ctx: &mut Context<Self>) {
+        let Some(session) = self.session.upgrade() else {
+            ctx.stop();
+            return;
+        };
         match event {
-            ReadEvent::Messages(messages) => self.session.do_send(Inbound(messages)),
-            ReadEvent::Ended(ended) => self.session.do_send(ended),
+            ReadEvent::Messages(messages) => session.do_send(Inbound(messages)),
+            ReadEvent::Ended(ended) => session.do_send(ended),
         }
     }
 
@@ -283,7 +296,7 @@ impl Handler<Flush> for CodecActor {
     type Result = ();
 
     fn handle(&mut self, _: Flush, ctx: &mut Context<Self>) {
-        for queued in self.handoff.take() {
+        for queued in self.link.take() {
             self.queue(queued.frame, queued.reply, queued.masked);
         }
         // The session's batch is complete: write it now, unless a write is in flight.

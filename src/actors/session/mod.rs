@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use crate::actors::codec::{CodecActor, CodecLink, Handoff};
+use crate::actors::codec::{CodecActor, CodecLink};
 use crate::actors::pinger::Pinger;
 use crate::actors::ponger::Ponger;
 use crate::config::Config;
@@ -95,21 +95,12 @@ impl ClientSession {
             deflate,
         } = upgraded;
         Self::create(move |ctx| {
-            let handoff = Rc::new(Handoff::default());
-            let codec = CodecActor::start(
-                io,
-                read_buf,
-                config,
-                deflate,
-                deliver.backlog(),
-                ctx.address(),
-                Rc::clone(&handoff),
-            );
+            let me = ctx.address().downgrade();
+            let codec =
+                CodecActor::start(io, read_buf, config, deflate, deliver.backlog(), me.clone());
             let pinger = config.ping_interval.map(|interval| {
-                let me = ctx.address().downgrade();
-                Pinger::new(me, codec.downgrade(), interval, config.ping_timeout).start()
+                Pinger::new(me, codec.addr().downgrade(), interval, config.ping_timeout).start()
             });
-            let codec = Rc::new(CodecLink::new(handoff, codec, config.masking));
             Self {
                 handshake: Arc::new(handshake),
                 deliver,
