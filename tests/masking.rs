@@ -1,12 +1,12 @@
 //! Verifies client frame masking on the wire: on by default with a fresh key per frame,
-//! switched off and on again on a live session with `SetMasking`, and off from the start
-//! with `Config::masking(false)`.
+//! switched off and on again on a live session with `SetMasking` (also between sends that
+//! go out in one write batch), and off from the start with `Config::masking(false)`.
 
 mod common;
 
 use std::collections::HashSet;
 
-use actix_ws_session::{Error, SetMasking};
+use actix_ws_session::{Error, Send, SetMasking};
 use common::{close_cleanly, connect_quiet, connect_with, op, quiet, within};
 use common::{ClientFrame, ScriptedServer};
 
@@ -88,4 +88,31 @@ async fn masking_off_from_the_config() {
     assert_eq!(texts[0].wire_payload, b"in the clear");
     assert_eq!(close.mask, None);
     assert_eq!(close.close(), Some((1000, String::new())));
+}
+
+#[actix_web::test]
+async fn a_masking_change_between_unawaited_sends_applies_from_the_next_send() {
+    let server = ScriptedServer::start(|peer| {
+        let texts = read_texts(peer, 6);
+        let close = peer.finish_close_handshake();
+        (texts, close)
+    });
+    let mut session = connect_quiet(server.url()).await;
+    let addr = session.handle.addr().clone();
+    // Nothing is awaited: all six messages are queued before the codec writes any of them.
+    let groups = [("masked", true), ("plain", false), ("again", true)];
+    for (name, masking) in groups {
+        addr.do_send(SetMasking(masking));
+        for i in 0..2 {
+            addr.do_send(Send::text(format!("{name} {i}")));
+        }
+    }
+    close_cleanly(&mut session).await;
+
+    let (texts, close) = server.join().await;
+    for (frame, (name, masked)) in texts.iter().zip(groups.iter().flat_map(|g| [g, g])) {
+        assert!(frame.text().starts_with(name), "{frame:?}");
+        assert_eq!(frame.mask.is_some(), *masked, "{frame:?}");
+    }
+    assert!(close.mask.is_some(), "Close frame follows the last setting");
 }

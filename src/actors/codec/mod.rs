@@ -5,8 +5,9 @@
 //! message per batch; the pinger's and the ponger's as `Write` messages. Writing takes one
 //! batch of encoded frames at a time ([`outbox::Outbox`]), written at once when the socket
 //! takes it and by a spawned future otherwise, so many small sends share one syscall and a
-//! large message never blocks a control frame for longer than one batch. Frames are masked with a fresh key from a cryptographically
-//! secure generator (`rand`'s thread-local ChaCha) while masking is on.
+//! large message never blocks a control frame for longer than one batch. Frames are masked
+//! with a fresh key from a cryptographically secure generator (`rand`'s thread-local
+//! ChaCha) while masking is on.
 //!
 //! The actor stops when the socket is done: both the read side ended and the write side
 //! was shut after [`Finish`], or at once on [`Abort`] or a write error. Its `stopped`
