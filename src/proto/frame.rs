@@ -1,6 +1,6 @@
 //! Frame headers (RFC 6455 §5.2): parsing from bytes and writing to bytes.
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
 use super::error::ProtocolError;
 use super::mask::extend_masked;
@@ -107,24 +107,29 @@ impl FrameHeader {
 
     /// Appends this header to `dst`, with the shortest length encoding (§5.2).
     pub fn write(&self, dst: &mut BytesMut) {
-        dst.reserve(self.encoded_len());
-        let first = (u8::from(self.fin) << 7) | ((self.rsv & 0b111) << 4) | self.opcode.as_u8();
+        // Assembled on the stack and appended once: at most 2 + 8 + 4 bytes.
+        let mut header = [0u8; 14];
+        header[0] = (u8::from(self.fin) << 7) | ((self.rsv & 0b111) << 4) | self.opcode.as_u8();
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
-        dst.put_u8(first);
+        let mut len = 2;
         match self.payload_len {
-            len @ 0..=125 => dst.put_u8(mask_bit | len as u8),
-            len @ 126..=0xFFFF => {
-                dst.put_u8(mask_bit | 126);
-                dst.put_u16(len as u16);
+            short @ 0..=125 => header[1] = mask_bit | short as u8,
+            medium @ 126..=0xFFFF => {
+                header[1] = mask_bit | 126;
+                header[2..4].copy_from_slice(&(medium as u16).to_be_bytes());
+                len += 2;
             }
-            len => {
-                dst.put_u8(mask_bit | 127);
-                dst.put_u64(len);
+            long => {
+                header[1] = mask_bit | 127;
+                header[2..10].copy_from_slice(&long.to_be_bytes());
+                len += 8;
             }
         }
         if let Some(key) = self.mask {
-            dst.put_slice(&key);
+            header[len..len + 4].copy_from_slice(&key);
+            len += 4;
         }
+        dst.extend_from_slice(&header[..len]);
     }
 }
 
