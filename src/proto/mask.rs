@@ -2,9 +2,9 @@
 //!
 //! The key always comes from the caller; this module holds no random generator. The kernel
 //! works on 64-byte blocks of a repeated key (which the compiler turns into vector XORs) and
-//! finishes the tail eight bytes at a time. On x86-64 CPUs with AVX2 the same loop is compiled a
-//! second time with AVX2 enabled and chosen at run time (twice the vector width of the
-//! SSE2 baseline). Masking and unmasking are the same operation. [`extend_masked`] is the
+//! finishes the tail eight bytes at a time. On x86-64 CPUs with AVX2 the same loop is
+//! compiled a second time with AVX2 enabled and chosen at run time (twice the vector width
+//! of the SSE2 baseline). Masking and unmasking are the same operation. [`extend_masked`] is the
 //! encoder's variant: it masks while copying into the output buffer, one pass instead of a
 //! copy and a second pass over the copy.
 
@@ -62,7 +62,7 @@ pub fn extend_masked(dst: &mut BytesMut, src: &[u8], key: [u8; 4]) {
     // A block is a multiple of 4 bytes long, so the tail starts at key byte 0 again.
     let start = dst.len();
     dst.extend_from_slice(tail);
-    apply_mask(&mut dst[start..], key);
+    xor_tail(&mut dst[start..], key);
 }
 
 /// Appends whole blocks XORed with the repeated key, with the widest vectors the CPU

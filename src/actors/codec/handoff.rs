@@ -21,9 +21,10 @@ use std::cell::{Cell, RefCell};
 
 use actix::Addr;
 
+use super::outbox::{fail_all, Done};
 use super::CodecActor;
 use crate::error::Error;
-use crate::messages::{Finish, Flush, OutFrame, Reply, Send, SetMask};
+use crate::messages::{Finish, Flush, OutFrame, Reply, SetMask};
 
 /// A frame queued by the session, with its sender's reply and the masking it was sent with.
 #[derive(Debug)]
@@ -31,17 +32,6 @@ pub(crate) struct Queued {
     pub(crate) frame: OutFrame,
     pub(crate) reply: Option<Reply>,
     pub(crate) masked: bool,
-}
-
-impl Queued {
-    /// Answers the sender with `error`; returns whether this was a data message (for
-    /// counting what was never written).
-    fn fail(self, error: &Error) -> bool {
-        if let Some(reply) = self.reply {
-            let _ = reply.send(Err(error.clone()));
-        }
-        matches!(self.frame, OutFrame::Data(Send::Text(_) | Send::Binary(_)))
-    }
 }
 
 /// The queue and the written-bytes counter, without the wake-up.
@@ -67,12 +57,8 @@ impl Handoff {
     }
 
     fn fail_all(&self, error: &Error) -> usize {
-        let queued = self.take();
-        queued
-            .into_iter()
-            .map(|q| q.fail(error))
-            .filter(|&data| data)
-            .count()
+        let queued = self.take().into_iter();
+        fail_all(queued.map(|q| Done::new(&q.frame, q.reply)), error)
     }
 
     fn report_written(&self, bytes: usize) -> bool {
@@ -172,6 +158,7 @@ impl CodecLink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::messages::Send;
 
     fn data(text: &str) -> Queued {
         Queued {

@@ -40,6 +40,19 @@ pub(crate) struct Done {
 }
 
 impl Done {
+    /// The promise to the sender of `frame`, to be kept once it is written or refused.
+    pub(crate) fn new(frame: &OutFrame, reply: Option<Reply>) -> Self {
+        let (data_bytes, is_data) = match frame {
+            OutFrame::Data(message @ (Send::Text(_) | Send::Binary(_))) => (message.len(), true),
+            _ => (0, false),
+        };
+        Self {
+            reply,
+            data_bytes,
+            is_data,
+        }
+    }
+
     /// Tells the sender how the write went; returns the data payload bytes it covered.
     pub(crate) fn complete(self, result: Result<(), Error>) -> usize {
         if let Some(reply) = self.reply {
@@ -269,15 +282,7 @@ impl Entry {
 
 impl From<Entry> for Done {
     fn from(entry: Entry) -> Self {
-        let (data_bytes, is_data) = match &entry.frame {
-            OutFrame::Data(message @ (Send::Text(_) | Send::Binary(_))) => (message.len(), true),
-            _ => (0, false),
-        };
-        Self {
-            reply: entry.reply,
-            data_bytes,
-            is_data,
-        }
+        Done::new(&entry.frame, entry.reply)
     }
 }
 
