@@ -9,9 +9,10 @@ msgs/s for throughput (higher is better), p50 for latency, RSS/conn for
 idle-conns (lower is better), GB/s for mask-kernel (higher is better).
 A second ratio pairs the runs of the same round (ours / peer per round,
 median over rounds) and reports it against the peer it is lowest (or, for
-lower-is-better metrics, highest) against. Throughput rows also show CPU time per message of the client and of the echo
-server, and the server's load (1.00 = one core): at 1.00 the server is the
-bottleneck and every client meets the same ceiling.
+lower-is-better metrics, highest) against. Throughput rows also show CPU time
+per message of the client and of the echo server, and the server's load
+(1.00 = one core): at 1.00 the server is the bottleneck and every client meets
+the same ceiling.
 """
 import json
 import statistics
