@@ -232,13 +232,6 @@ pub(crate) struct Write {
     pub(crate) reply: Option<Reply>,
 }
 
-/// Take the frames the session queued in the shared handoff queue. **Sender:** the
-/// session's `CodecLink`, once each time the queue stops being empty. **Handler:**
-/// `CodecActor`.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub(crate) struct Flush;
-
 /// Change masking for frames accepted from now on. **Sender:** `ClientSession`.
 /// **Handler:** `CodecActor`.
 #[derive(Debug, Message)]
@@ -257,14 +250,8 @@ pub(crate) struct Finish;
 #[rtype(result = "()")]
 pub(crate) struct Abort;
 
-/// Messages decoded from one read. **Sender:** `CodecActor`. **Handler:** `ClientSession`.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub(crate) struct Inbound(pub(crate) Vec<crate::proto::Message>);
-
-/// How reading ended. **Sender:** `CodecActor`. **Handler:** `ClientSession`.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
+/// How reading ended. Reported by the `CodecActor` to its session through their link.
+#[derive(Debug)]
 pub(crate) enum ReadEnded {
     /// The peer broke the protocol; the codec now discards input until the socket ends.
     Protocol(crate::proto::ProtocolError),
@@ -274,18 +261,9 @@ pub(crate) enum ReadEnded {
     Io(String),
 }
 
-/// Data messages were written and messages are waiting for queue room: look at the written
-/// byte count in the shared handoff. Sent only while the session has messages waiting;
-/// otherwise the session reads the count when the next message arrives.
-/// **Sender:** `CodecActor`. **Handler:** `ClientSession`.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub(crate) struct Written;
-
-/// The codec actor stopped: the socket is gone. **Sender:** `CodecActor` (in `stopped`).
-/// **Handler:** `ClientSession`, which then reports [`Incoming::Closed`].
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
+/// The codec actor stopped: the socket is gone. Reported by the `CodecActor` (in `stopped`)
+/// to its session through their link; the session then reports [`Incoming::Closed`].
+#[derive(Debug)]
 pub(crate) struct CodecStopped {
     /// Data messages accepted but never written.
     pub(crate) unsent: usize,

@@ -1,30 +1,38 @@
-//! How the session's frames reach its codec actor: one shared queue and one wake-up
-//! message per batch, instead of one mailbox message per frame.
+//! The way between a session and its codec actor: two shared queues and two wakers,
+//! instead of one mailbox message per batch.
 //!
 //! The session starts its codec actor from its own `create`, so both always run on the
-//! same arbiter thread and can share the queue, a [`CodecLink`], through an `Rc`. The
-//! session pushes; the push that finds the queue empty also sends the codec one [`Flush`],
-//! and the codec takes everything queued by the time it handles it.
+//! same arbiter thread and can share a [`CodecLink`] through an `Rc`. Each side keeps one
+//! long-lived future in its actor context that drains its queue whenever its task is
+//! polled, and leaves its task's waker in the link before it returns `Pending`:
 //!
-//! The way back is shared too: the codec adds the data bytes it wrote to a counter, which
-//! the session reads when a new message arrives, so a session under its queue bound pays no
-//! message per write. Only while messages wait for room does the codec also send
-//! [`Written`](crate::messages::Written), so they move on without waiting for a new send.
+//! * **Frames, session → codec.** The session pushes; the push that finds the queue empty
+//!   wakes the codec, which takes everything queued by the time it runs.
+//! * **Events, codec → session.** Decoded messages, the end of reading, and the codec's
+//!   stop, in the order they happened; each push wakes the session.
+//! * **Written bytes, codec → session.** The codec adds them to a counter, which the
+//!   session reads whenever it runs. Only while messages wait for room does the codec also
+//!   wake the session for them.
 //!
-//! Ordering rests on one invariant: while the queue is not empty, a `Flush` that the codec
-//! has not handled yet sits in its mailbox ahead of every message the session sent after
-//! the push. So a Close frame queued before `Finish` is taken before `Finish` is handled,
-//! as if both had gone through the mailbox. Masking is stamped on each frame as it is
-//! queued, so a later `SetMasking` cannot change frames sent before it.
+//! Waking a task costs no allocation, where a mailbox message costs two (its envelope and
+//! its queue node), and the codec no longer upgrades a weak address per read.
+//!
+//! Ordering: the codec's mailbox messages (`Finish`, `Abort`, `SetMask`, the pinger's and
+//! ponger's `Write`) are handled before its context's futures run, so the `Finish` handler
+//! first takes what the session queued: a Close frame queued before `Finish` is written
+//! before the write side is shut. Masking is stamped on each frame as it is queued, so a
+//! later `SetMasking` cannot change frames sent before it.
 
 use std::cell::{Cell, RefCell};
+use std::task::Waker;
 
-use actix::Addr;
+use actix::WeakAddr;
 
 use super::outbox::{fail_all, Done};
 use super::CodecActor;
 use crate::error::Error;
-use crate::messages::{Finish, Flush, OutFrame, Reply, SetMask};
+use crate::messages::{Abort, CodecStopped, Finish, OutFrame, ReadEnded, Reply, SetMask};
+use crate::proto::Message;
 
 /// A frame queued by the session, with its sender's reply and the masking it was sent with.
 #[derive(Debug)]
@@ -34,10 +42,51 @@ pub(crate) struct Queued {
     pub(crate) masked: bool,
 }
 
-/// The queue and the written-bytes counter, without the wake-up.
+/// What the codec tells its session, in the order it happened.
+#[derive(Debug)]
+pub(crate) enum CodecEvent {
+    /// Messages decoded from one read, in wire order.
+    Messages(Vec<Message>),
+    /// Reading ended (or, for a protocol error, stopped decoding).
+    ReadEnded(ReadEnded),
+    /// The codec actor stopped: the socket is gone. Always the last event.
+    Stopped(CodecStopped),
+}
+
+/// A waker left by a task that waits for the other side; empty while that task is
+/// scheduled anyway.
+#[derive(Default)]
+struct WakeSlot(Cell<Option<Waker>>);
+
+impl std::fmt::Debug for WakeSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let waker = self.0.take();
+        let waiting = waker.is_some();
+        self.0.set(waker);
+        f.debug_tuple("WakeSlot").field(&waiting).finish()
+    }
+}
+
+impl WakeSlot {
+    /// Leaves `waker` here (keeps the stored one when it wakes the same task).
+    fn register(&self, waker: &Waker) {
+        let stored = self.0.take();
+        let keep = stored.filter(|stored| stored.will_wake(waker));
+        self.0.set(Some(keep.unwrap_or_else(|| waker.clone())));
+    }
+
+    fn wake(&self) {
+        if let Some(waker) = self.0.take() {
+            waker.wake();
+        }
+    }
+}
+
+/// The queues and the written-bytes counter, without the wake-ups.
 #[derive(Debug, Default)]
 struct Handoff {
     queued: RefCell<Vec<Queued>>,
+    events: RefCell<Vec<CodecEvent>>,
     /// Data payload bytes written since the session last looked.
     written: Cell<usize>,
     /// The session has messages waiting for room: every write must be reported.
@@ -61,6 +110,14 @@ impl Handoff {
         fail_all(queued.map(|q| Done::new(&q.frame, q.reply)), error)
     }
 
+    fn push_event(&self, event: CodecEvent) {
+        self.events.borrow_mut().push(event);
+    }
+
+    fn take_events(&self) -> Vec<CodecEvent> {
+        std::mem::take(&mut *self.events.borrow_mut())
+    }
+
     fn report_written(&self, bytes: usize) -> bool {
         self.written.set(self.written.get() + bytes);
         self.session_waits.get()
@@ -69,33 +126,48 @@ impl Handoff {
 
 /// The way between a session and its codec actor, shared by both through an `Rc`.
 ///
-/// It holds the codec's own address, for the wake-up. The codec actor therefore never stops
-/// because its addresses are gone; it always stops explicitly (socket done, `Abort`, write
-/// error, or its session gone), and dropping its state then leaves the session as the only
-/// owner. One allocation per session; empty between batches, so an idle session holds no
-/// buffer here.
+/// It holds a weak address of the codec, for its rare mailbox messages (`Finish`, `Abort`,
+/// `SetMask`): a strong one costs two allocations per session, even idle. The codec actor
+/// does not need addresses to keep running, because [`TakeFrames`](super::TakeFrames)
+/// never completes; it always stops explicitly (socket done, `Abort`, write error), and
+/// dropping its state then leaves the session as the only owner of the link. One
+/// allocation per session; its queues are empty between batches, so an idle session holds
+/// no buffer here.
 #[derive(Debug)]
 pub(crate) struct CodecLink {
-    codec: Addr<CodecActor>,
+    codec: WeakAddr<CodecActor>,
     handoff: Handoff,
     /// Masking for frames queued from now on.
     masking: Cell<bool>,
+    /// Wakes the codec for frames.
+    codec_waits: WakeSlot,
+    /// Wakes the session for events and, while messages wait for room, written bytes.
+    session_waits: WakeSlot,
 }
 
 impl CodecLink {
-    pub(crate) fn new(codec: Addr<CodecActor>, masking: bool) -> Self {
+    pub(crate) fn new(codec: WeakAddr<CodecActor>, masking: bool) -> Self {
         Self {
             codec,
             handoff: Handoff::default(),
             masking: Cell::new(masking),
+            codec_waits: WakeSlot::default(),
+            session_waits: WakeSlot::default(),
         }
     }
 
     // ----- the session's end
 
-    /// The codec actor's address (for the pinger and ponger, and for `Abort`).
-    pub(crate) fn addr(&self) -> &Addr<CodecActor> {
-        &self.codec
+    /// The codec actor's address, for the pinger and the ponger.
+    pub(crate) fn codec(&self) -> WeakAddr<CodecActor> {
+        self.codec.clone()
+    }
+
+    /// Tells the codec to drop the socket now (nothing happens if it has stopped already).
+    pub(crate) fn abort(&self) {
+        if let Some(codec) = self.codec.upgrade() {
+            codec.do_send(Abort);
+        }
     }
 
     /// Queues `frame` for writing; `reply` is answered once it is written or refused.
@@ -106,9 +178,19 @@ impl CodecLink {
             masked: self.masking.get(),
         };
         if self.handoff.push(entry) {
-            // A stopped codec drops this; the session then fails the queue itself.
-            self.codec.do_send(Flush);
+            // A stopped codec never takes this; the session then fails the queue itself.
+            self.codec_waits.wake();
         }
+    }
+
+    /// Everything the codec reported since the last call, oldest first.
+    pub(crate) fn take_events(&self) -> Vec<CodecEvent> {
+        self.handoff.take_events()
+    }
+
+    /// Leaves the session task's waker, to be woken for the next event.
+    pub(crate) fn session_waits_with(&self, waker: &Waker) {
+        self.session_waits.register(waker);
     }
 
     /// Data payload bytes the codec wrote since the last call.
@@ -116,8 +198,7 @@ impl CodecLink {
         self.handoff.written.replace(0)
     }
 
-    /// Whether the session has messages waiting for room, so that every write is reported
-    /// with a [`Written`](crate::messages::Written) message.
+    /// Whether the session has messages waiting for room, so that every write wakes it.
     pub(crate) fn set_session_waits(&self, waits: bool) {
         self.handoff.session_waits.set(waits);
     }
@@ -126,12 +207,16 @@ impl CodecLink {
     /// the ponger's frames.
     pub(crate) fn set_masking(&self, masking: bool) {
         self.masking.set(masking);
-        self.codec.do_send(SetMask(masking));
+        if let Some(codec) = self.codec.upgrade() {
+            codec.do_send(SetMask(masking));
+        }
     }
 
     /// Tells the codec to shut the write side once everything queued is written.
     pub(crate) fn finish(&self) {
-        self.codec.do_send(Finish);
+        if let Some(codec) = self.codec.upgrade() {
+            codec.do_send(Finish);
+        }
     }
 
     /// Answers everything still queued with `error` (used by the codec when it stops, and
@@ -148,10 +233,22 @@ impl CodecLink {
         self.handoff.take()
     }
 
-    /// `bytes` of data payload were written. `true` when the session must be told now (it
-    /// has messages waiting for room).
-    pub(crate) fn report_written(&self, bytes: usize) -> bool {
-        self.handoff.report_written(bytes)
+    /// Leaves the codec task's waker, to be woken when the session queues a frame.
+    pub(crate) fn codec_waits_with(&self, waker: &Waker) {
+        self.codec_waits.register(waker);
+    }
+
+    /// Tells the session `event`.
+    pub(crate) fn report(&self, event: CodecEvent) {
+        self.handoff.push_event(event);
+        self.session_waits.wake();
+    }
+
+    /// `bytes` of data payload were written; wakes the session if messages wait for room.
+    pub(crate) fn report_written(&self, bytes: usize) {
+        if self.handoff.report_written(bytes) {
+            self.session_waits.wake();
+        }
     }
 }
 
@@ -185,6 +282,58 @@ mod tests {
         assert_eq!(handoff.written.replace(0), 7);
         handoff.session_waits.set(true);
         assert!(handoff.report_written(1));
+    }
+
+    #[test]
+    fn a_wake_slot_wakes_the_task_that_registered_last_and_only_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+
+        struct Count(AtomicUsize);
+        impl futures::task::ArcWake for Count {
+            fn wake_by_ref(this: &Arc<Self>) {
+                this.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let (first, second) = (
+            Arc::new(Count(AtomicUsize::new(0))),
+            Arc::new(Count(AtomicUsize::new(0))),
+        );
+        let slot = WakeSlot::default();
+        slot.wake(); // nobody waits: nothing happens
+        slot.register(&futures::task::waker(Arc::clone(&first)));
+        slot.register(&futures::task::waker(Arc::clone(&second)));
+        slot.wake();
+        slot.wake();
+        assert_eq!(first.0.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            second.0.load(Ordering::SeqCst),
+            1,
+            "woken once, then the slot is empty"
+        );
+    }
+
+    #[test]
+    fn events_are_taken_in_the_order_they_were_reported() {
+        let handoff = Handoff::default();
+        handoff.push_event(CodecEvent::Messages(vec![Message::Binary(
+            bytes::Bytes::new(),
+        )]));
+        handoff.push_event(CodecEvent::ReadEnded(ReadEnded::Eof));
+        handoff.push_event(CodecEvent::Stopped(CodecStopped {
+            unsent: 0,
+            write_error: None,
+        }));
+        let events = handoff.take_events();
+        assert!(matches!(
+            events[..],
+            [
+                CodecEvent::Messages(_),
+                CodecEvent::ReadEnded(ReadEnded::Eof),
+                CodecEvent::Stopped(_)
+            ]
+        ));
+        assert!(handoff.take_events().is_empty());
     }
 
     #[test]

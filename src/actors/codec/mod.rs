@@ -1,8 +1,9 @@
 //! The codec actor: owns the socket, turns bytes into messages and frames into bytes.
 //!
-//! Reading is a stream ([`reader::FrameReader`]) added to the actor's context. The
-//! session's frames arrive through a queue shared on the arbiter ([`handoff`]), one `Flush`
-//! message per batch; the pinger's and the ponger's as `Write` messages. Writing takes one
+//! Reading is a stream ([`reader::FrameReader`]) added to the actor's context; what it
+//! decodes goes to the session through the link they share ([`handoff`]). The session's
+//! frames arrive through the same link, taken by a future that lives in the actor's context
+//! ([`TakeFrames`]); the pinger's and the ponger's arrive as `Write` messages. Writing takes one
 //! batch of encoded frames at a time ([`outbox::Outbox`]), written at once when the socket
 //! takes it and by a spawned future otherwise, so many small sends share one syscall and a
 //! large message never blocks a control frame for longer than one batch. Frames are masked
@@ -11,7 +12,7 @@
 //!
 //! The actor stops when the socket is done: both the read side ended and the write side
 //! was shut after [`Finish`], or at once on [`Abort`] or a write error. Its `stopped`
-//! fails whatever was still queued and tells the session with [`CodecStopped`].
+//! fails whatever was still queued and tells the session with [`CodecEvent::Stopped`].
 
 mod handoff;
 mod outbox;
@@ -19,7 +20,6 @@ mod pool;
 mod reader;
 
 use actix::prelude::*;
-use actix::WeakAddr;
 use awc::BoxedSocket;
 use bytes::BytesMut;
 use rand::Rng;
@@ -30,14 +30,12 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Poll;
 
-use crate::actors::session::{Backlog, ClientSession};
+use crate::actors::session::Backlog;
 use crate::config::Config;
 use crate::error::Error;
-use crate::messages::{
-    Abort, CodecStopped, Finish, Flush, Inbound, OutFrame, Reply, SetMask, Write, Written,
-};
+use crate::messages::{Abort, CodecStopped, Finish, OutFrame, Reply, SetMask, Write};
 use crate::proto::{DeflateParams, Deflater, Inflater, Receiver, ReceiverLimits};
-pub(crate) use handoff::CodecLink;
+pub(crate) use handoff::{CodecEvent, CodecLink};
 use outbox::{fail_all, Done, Outbox};
 use reader::{FrameReader, ReadEvent};
 
@@ -46,9 +44,7 @@ const BATCH_LIMIT: usize = 256 * 1024;
 
 /// Owns the socket of one session.
 pub(crate) struct CodecActor {
-    /// Weak: a strong address costs two allocations per session, even idle.
-    session: WeakAddr<ClientSession>,
-    /// The frames the session queued for this actor (see [`handoff`]).
+    /// The way to and from the session (see [`handoff`]).
     link: Rc<CodecLink>,
     /// The write half; `None` while a write is in flight and after shutdown.
     writer: Option<WriteHalf<BoxedSocket>>,
@@ -76,7 +72,6 @@ impl CodecActor {
         config: &Config,
         deflate: Option<DeflateParams>,
         backlog: Option<Arc<Backlog>>,
-        session: WeakAddr<ClientSession>,
     ) -> Rc<CodecLink> {
         let (read, write) = tokio::io::split(io);
         let limits = ReceiverLimits {
@@ -97,10 +92,10 @@ impl CodecActor {
         let mut session_end = None;
         Self::create(|ctx| {
             ctx.add_stream(FrameReader::new(read, leftover, receiver, backlog));
-            let link = Rc::new(CodecLink::new(ctx.address(), masking));
+            ctx.spawn(TakeFrames);
+            let link = Rc::new(CodecLink::new(ctx.address().downgrade(), masking));
             session_end = Some(Rc::clone(&link));
             Self {
-                session,
                 link,
                 writer: Some(write),
                 outbox: Outbox::new(fragment_size, deflater),
@@ -193,10 +188,8 @@ impl CodecActor {
             Ok(()) => {
                 let done = std::mem::take(&mut self.in_flight);
                 let bytes: usize = done.into_iter().map(|d| d.complete(Ok(()))).sum();
-                if bytes > 0 && self.link.report_written(bytes) {
-                    if let Some(session) = self.session.upgrade() {
-                        session.do_send(Written);
-                    }
+                if bytes > 0 {
+                    self.link.report_written(bytes);
                 }
                 batch.clear();
                 let size = batch.capacity(); // never split: the whole allocation
@@ -225,6 +218,18 @@ impl CodecActor {
             }
             act.stop_if_done(ctx);
         }));
+    }
+
+    /// Moves the frames the session queued into the outbox; `false` if there were none.
+    fn take_session_frames(&mut self) -> bool {
+        let queued = self.link.take();
+        if queued.is_empty() {
+            return false;
+        }
+        for queued in queued {
+            self.queue(queued.frame, queued.reply, queued.masked);
+        }
+        true
     }
 
     /// Puts a frame in the outbox, or refuses it once the write side is finishing.
@@ -256,26 +261,20 @@ impl Actor for CodecActor {
         self.unsent += fail_all(self.in_flight.drain(..), &error);
         self.unsent += self.outbox.fail_all(&error);
         self.unsent += self.link.fail_queued(&error);
-        if let Some(session) = self.session.upgrade() {
-            session.do_send(CodecStopped {
-                unsent: self.unsent,
-                write_error: self.write_error.take(),
-            });
-        }
+        self.link.report(CodecEvent::Stopped(CodecStopped {
+            unsent: self.unsent,
+            write_error: self.write_error.take(),
+        }));
         log::debug!("socket closed");
     }
 }
 
 impl StreamHandler<ReadEvent> for CodecActor {
-    fn handle(&mut self, event: ReadEvent, ctx: &mut Context<Self>) {
-        let Some(session) = self.session.upgrade() else {
-            ctx.stop();
-            return;
-        };
-        match event {
-            ReadEvent::Messages(messages) => session.do_send(Inbound(messages)),
-            ReadEvent::Ended(ended) => session.do_send(ended),
-        }
+    fn handle(&mut self, event: ReadEvent, _: &mut Context<Self>) {
+        self.link.report(match event {
+            ReadEvent::Messages(messages) => CodecEvent::Messages(messages),
+            ReadEvent::Ended(ended) => CodecEvent::ReadEnded(ended),
+        });
     }
 
     fn finished(&mut self, ctx: &mut Context<Self>) {
@@ -293,15 +292,28 @@ impl Handler<Write> for CodecActor {
     }
 }
 
-impl Handler<Flush> for CodecActor {
-    type Result = ();
+/// The future that takes the session's frames: polled whenever the codec's task runs, it
+/// moves what the session queued into the outbox and starts writing it, then leaves the
+/// task's waker in the link for the session's next push. It never completes, so the actor
+/// keeps running without addresses and always stops explicitly. It holds nothing (the link is the actor's), so spawning it
+/// allocates nothing.
+struct TakeFrames;
 
-    fn handle(&mut self, _: Flush, ctx: &mut Context<Self>) {
-        for queued in self.link.take() {
-            self.queue(queued.frame, queued.reply, queued.masked);
+impl ActorFuture<CodecActor> for TakeFrames {
+    type Output = ();
+
+    fn poll(
+        self: Pin<&mut Self>,
+        act: &mut CodecActor,
+        ctx: &mut Context<CodecActor>,
+        task: &mut std::task::Context<'_>,
+    ) -> Poll<()> {
+        if act.take_session_frames() {
+            // The session's batch is complete: write it now, unless a write is in flight.
+            act.start_write(ctx);
         }
-        // The session's batch is complete: write it now, unless a write is in flight.
-        self.start_write(ctx);
+        act.link.codec_waits_with(task.waker());
+        Poll::Pending
     }
 }
 
@@ -318,6 +330,8 @@ impl Handler<Finish> for CodecActor {
     type Result = ();
 
     fn handle(&mut self, _: Finish, ctx: &mut Context<Self>) {
+        // The mailbox runs before `TakeFrames`: take the Close frame queued before this.
+        self.take_session_frames();
         self.finishing = true;
         self.pump(ctx);
     }

@@ -4,8 +4,9 @@
 //!  Open ──Close / peer Close / protocol error / ping timeout──▶ Closing ──socket gone──▶ Closed
 //! ```
 //!
-//! While `Open` the session keeps itself running (a parked future in its context), so a
-//! user who drops every address still gets every message and the final `Closed`. Once
+//! While `Open` the session keeps itself running (the future in its context that takes the
+//! codec's events, [`TakeEvents`]), so a user who drops every address still gets every
+//! message and the final `Closed`. Once
 //! `Closed` it answers everything with [`Error::Closed`] and stops when the last address is
 //! dropped; it never stops itself, so a [`Supervisor`](actix::Supervisor) is not tricked into
 //! restarting it.
@@ -16,22 +17,24 @@ mod ending;
 mod outbound;
 mod reply;
 
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use actix::prelude::*;
 
-use crate::actors::codec::{CodecActor, CodecLink};
+use crate::actors::codec::{CodecActor, CodecEvent, CodecLink};
 use crate::actors::pinger::Pinger;
 use crate::actors::ponger::Ponger;
 use crate::config::Config;
 use crate::connect::{Handshake, Upgraded};
 use crate::error::Error;
 use crate::messages::{
-    Abort, Close, CloseInfo, CodecStopped, GetHandshake, GetStats, Inbound, Incoming, Initiator,
-    LivenessLost, OutFrame, PeerPing, PeerPong, ReadEnded, RttMeasured, Send, SessionState,
-    SessionStats, SetMasking, StopChild, Written,
+    Close, CloseInfo, CodecStopped, GetHandshake, GetStats, Incoming, Initiator, LivenessLost,
+    OutFrame, PeerPing, PeerPong, ReadEnded, RttMeasured, Send, SessionState, SessionStats,
+    SetMasking, StopChild,
 };
 use crate::proto::{CloseCode, CloseFrame, Message, MAX_CLOSE_REASON};
 pub(crate) use backlog::Backlog;
@@ -61,8 +64,9 @@ pub struct ClientSession {
     outbound: OutboundQueue,
     close_timeout: Duration,
     last_rtt: Option<Duration>,
-    /// Keeps the actor running while the connection is open.
-    keep_alive: Option<SpawnHandle>,
+    /// Takes the codec's events ([`TakeEvents`]); keeps the actor running while the
+    /// connection is open.
+    take_events: Option<SpawnHandle>,
     close_timer: Option<SpawnHandle>,
     timed_out: bool,
     ending: Option<Ending>,
@@ -96,10 +100,9 @@ impl ClientSession {
         } = upgraded;
         Self::create(move |ctx| {
             let me = ctx.address().downgrade();
-            let codec =
-                CodecActor::start(io, read_buf, config, deflate, deliver.backlog(), me.clone());
+            let codec = CodecActor::start(io, read_buf, config, deflate, deliver.backlog());
             let pinger = config.ping_interval.map(|interval| {
-                Pinger::new(me, codec.addr().downgrade(), interval, config.ping_timeout).start()
+                Pinger::new(me, codec.codec(), interval, config.ping_timeout).start()
             });
             Self {
                 handshake: Arc::new(handshake),
@@ -111,7 +114,7 @@ impl ClientSession {
                 outbound: OutboundQueue::new(config.max_queued_bytes),
                 close_timeout: config.close_timeout,
                 last_rtt: None,
-                keep_alive: None,
+                take_events: None,
                 close_timer: None,
                 timed_out: false,
                 ending: None,
@@ -161,7 +164,7 @@ impl ClientSession {
         self.close_timer = Some(ctx.run_later(limit, move |act, _| {
             log::info!("close handshake not finished within {limit:?}: dropping the socket");
             act.timed_out = true;
-            act.codec.addr().do_send(Abort);
+            act.codec.abort();
         }));
     }
 
@@ -187,7 +190,7 @@ impl ClientSession {
             if let Some(ending) = self.ending.as_mut() {
                 ending.error.get_or_insert(error);
             }
-            self.codec.addr().do_send(Abort);
+            self.codec.abort();
             return;
         }
         let code = error.close_code().unwrap_or(CloseCode::PROTOCOL_ERROR);
@@ -257,12 +260,12 @@ impl Actor for ClientSession {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.keep_alive = Some(ctx.spawn(actix::fut::wrap_future(futures::future::pending())));
+        self.take_events = Some(ctx.spawn(TakeEvents));
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
         self.stop_children();
-        self.codec.addr().do_send(Abort);
+        self.codec.abort();
     }
 }
 
@@ -348,20 +351,49 @@ impl Handler<GetStats> for ClientSession {
     }
 }
 
-impl Handler<Inbound> for ClientSession {
-    type Result = ();
+/// The future that takes the codec's events: polled whenever the session's task runs, it
+/// handles what the codec reported, oldest first, and the bytes it wrote, then leaves the
+/// task's waker in the link for the codec's next report. It never completes; it is
+/// cancelled once the session is `Closed`. It holds nothing (the link is the actor's), so
+/// spawning it allocates nothing.
+struct TakeEvents;
 
-    fn handle(&mut self, msg: Inbound, ctx: &mut Context<Self>) {
-        let mut events = Vec::with_capacity(msg.0.len());
-        for message in msg.0 {
+impl ActorFuture<ClientSession> for TakeEvents {
+    type Output = ();
+
+    fn poll(
+        self: Pin<&mut Self>,
+        act: &mut ClientSession,
+        ctx: &mut Context<ClientSession>,
+        task: &mut std::task::Context<'_>,
+    ) -> Poll<()> {
+        for event in act.codec.take_events() {
+            match event {
+                CodecEvent::Messages(messages) => act.on_messages(messages, ctx),
+                CodecEvent::ReadEnded(ended) => act.on_read_ended(ended, ctx),
+                CodecEvent::Stopped(stopped) => act.on_codec_stopped(stopped, ctx),
+            }
+        }
+        act.collect_written();
+        act.codec.session_waits_with(task.waker());
+        Poll::Pending
+    }
+}
+
+/// What the codec reports (see [`TakeEvents`]).
+impl ClientSession {
+    /// Messages decoded from one read.
+    fn on_messages(&mut self, messages: Vec<Message>, ctx: &mut Context<Self>) {
+        let mut events = Vec::with_capacity(messages.len());
+        for message in messages {
             match message {
                 Message::Text(text) => events.push(Incoming::Text(text)),
                 Message::Binary(bytes) => events.push(Incoming::Binary(bytes)),
                 Message::Ping(payload) => {
                     if self.state == SessionState::Open {
-                        let codec = self.codec.addr();
+                        let codec = &self.codec;
                         self.ponger
-                            .get_or_insert_with(|| Ponger::new(codec.downgrade()).start())
+                            .get_or_insert_with(|| Ponger::new(codec.codec()).start())
                             .do_send(PeerPing(payload.clone()));
                     }
                     events.push(Incoming::Ping(payload));
@@ -381,13 +413,9 @@ impl Handler<Inbound> for ClientSession {
         }
         self.deliver.send_all(events);
     }
-}
 
-impl Handler<ReadEnded> for ClientSession {
-    type Result = ();
-
-    fn handle(&mut self, msg: ReadEnded, ctx: &mut Context<Self>) {
-        match msg {
+    fn on_read_ended(&mut self, ended: ReadEnded, ctx: &mut Context<Self>) {
+        match ended {
             ReadEnded::Protocol(error) => {
                 let reason = error.to_string();
                 let error = Error::Protocol(error);
@@ -410,25 +438,48 @@ impl Handler<ReadEnded> for ClientSession {
                     .as_ref()
                     .is_some_and(|e| e.peer_close.is_some() || e.failed_with.is_some());
                 if !peer_closed {
-                    if let ReadEnded::Io(why) = msg {
+                    if let ReadEnded::Io(why) = ended {
                         let ending = self
                             .ending
                             .get_or_insert_with(|| Ending::new(Initiator::Peer));
                         ending.error.get_or_insert(Error::ConnectionLost(why));
                     }
                     log::debug!("socket ended without a close handshake");
-                    self.codec.addr().do_send(Abort);
+                    self.codec.abort();
                 }
             }
         }
     }
-}
 
-impl Handler<Written> for ClientSession {
-    type Result = ();
-
-    fn handle(&mut self, _: Written, _: &mut Context<Self>) {
-        self.collect_written();
+    /// The codec actor stopped: the socket is gone.
+    fn on_codec_stopped(&mut self, stopped: CodecStopped, ctx: &mut Context<Self>) {
+        if self.state == SessionState::Closed {
+            return;
+        }
+        // Frames queued after the codec stopped, and messages still waiting for room.
+        let mut never_sent = self.codec.fail_queued(&Error::Closed);
+        for waiting in self.outbound.drain_waiting() {
+            never_sent += 1;
+            let _ = waiting.reply.send(Err(Error::Closed));
+        }
+        let mut info = self.close_info(stopped);
+        info.unsent += never_sent;
+        log::info!(
+            "closed: code {} ({:?}), clean {}, started by {:?}",
+            info.code,
+            info.reason,
+            info.clean,
+            info.initiator
+        );
+        self.state = SessionState::Closed;
+        for handle in [self.close_timer.take(), self.take_events.take()]
+            .into_iter()
+            .flatten()
+        {
+            ctx.cancel_future(handle);
+        }
+        self.stop_children();
+        self.deliver.send(Incoming::Closed(info));
     }
 }
 
@@ -445,39 +496,5 @@ impl Handler<LivenessLost> for ClientSession {
 
     fn handle(&mut self, msg: LivenessLost, ctx: &mut Context<Self>) {
         self.fail(Error::PingTimeout(msg.0), "ping timeout", true, ctx);
-    }
-}
-
-impl Handler<CodecStopped> for ClientSession {
-    type Result = ();
-
-    fn handle(&mut self, msg: CodecStopped, ctx: &mut Context<Self>) {
-        if self.state == SessionState::Closed {
-            return;
-        }
-        // Frames queued after the codec stopped, and messages still waiting for room.
-        let mut never_sent = self.codec.fail_queued(&Error::Closed);
-        for waiting in self.outbound.drain_waiting() {
-            never_sent += 1;
-            let _ = waiting.reply.send(Err(Error::Closed));
-        }
-        let mut info = self.close_info(msg);
-        info.unsent += never_sent;
-        log::info!(
-            "closed: code {} ({:?}), clean {}, started by {:?}",
-            info.code,
-            info.reason,
-            info.clean,
-            info.initiator
-        );
-        self.state = SessionState::Closed;
-        for handle in [self.close_timer.take(), self.keep_alive.take()]
-            .into_iter()
-            .flatten()
-        {
-            ctx.cancel_future(handle);
-        }
-        self.stop_children();
-        self.deliver.send(Incoming::Closed(info));
     }
 }
