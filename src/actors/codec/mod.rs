@@ -2,13 +2,13 @@
 //!
 //! Reading is a stream ([`reader::FrameReader`]) added to the actor's context; what it
 //! decodes goes to the session through the link they share ([`handoff`]). The session's
-//! frames arrive through the same link, taken by a future that lives in the actor's context
-//! ([`TakeFrames`]); the pinger's and the ponger's arrive as `Write` messages. Writing takes one
-//! batch of encoded frames at a time ([`outbox::Outbox`]), written at once when the socket
-//! takes it and by a spawned future otherwise, so many small sends share one syscall and a
-//! large message never blocks a control frame for longer than one batch. Frames are masked
-//! with a fresh key from a cryptographically secure generator (`rand`'s thread-local
-//! ChaCha) while masking is on.
+//! frames arrive through the same link, taken by a future that lives in the actor's
+//! context ([`TakeFrames`]); the pinger's and the ponger's arrive as `Write` messages.
+//! Writing takes one batch of encoded frames at a time ([`outbox::Outbox`]), written at
+//! once when the socket takes it and by a spawned future otherwise, so many small sends
+//! share one syscall and a large message never blocks a control frame for longer than one
+//! batch. Frames are masked with a fresh key from a cryptographically secure generator
+//! (`rand`'s thread-local ChaCha) while masking is on.
 //!
 //! The actor stops when the socket is done: both the read side ended and the write side
 //! was shut after [`Finish`], or at once on [`Abort`] or a write error. Its `stopped`
@@ -295,8 +295,8 @@ impl Handler<Write> for CodecActor {
 /// The future that takes the session's frames: polled whenever the codec's task runs, it
 /// moves what the session queued into the outbox and starts writing it, then leaves the
 /// task's waker in the link for the session's next push. It never completes, so the actor
-/// keeps running without addresses and always stops explicitly. It holds nothing (the link is the actor's), so spawning it
-/// allocates nothing.
+/// keeps running without addresses and always stops explicitly. It holds nothing (the link
+/// is the actor's), so spawning it allocates nothing.
 struct TakeFrames;
 
 impl ActorFuture<CodecActor> for TakeFrames {

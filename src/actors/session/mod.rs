@@ -6,10 +6,9 @@
 //!
 //! While `Open` the session keeps itself running (the future in its context that takes the
 //! codec's events, [`TakeEvents`]), so a user who drops every address still gets every
-//! message and the final `Closed`. Once
-//! `Closed` it answers everything with [`Error::Closed`] and stops when the last address is
-//! dropped; it never stops itself, so a [`Supervisor`](actix::Supervisor) is not tricked into
-//! restarting it.
+//! message and the final `Closed`. Once `Closed` it answers everything with
+//! [`Error::Closed`] and stops when the last address is dropped; it never stops itself, so
+//! a [`Supervisor`](actix::Supervisor) is not tricked into restarting it.
 
 mod backlog;
 mod deliver;
