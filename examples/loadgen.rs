@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release --example loadgen -- --url ws://127.0.0.1:PORT/ --scenario NAME \
 //!     --size BYTES --messages N --conns C --window W --duration-s S [--threads T] \
-//!     [--fragment-size BYTES]
+//!     [--fragment-size BYTES] [--idle-echoes N]
 //! ```
 //!
 //! Prints exactly one JSON line. Scenarios: `echo-latency` (one session, one message in
@@ -13,7 +13,9 @@
 //! `mask-kernel` (no network: `proto::apply_mask` on 1 MiB vs a memcpy of it).
 //! Sessions are spread over `--threads` arbiters (default 1), each session's actors and
 //! its driving task on one arbiter. `--fragment-size` sets `Config::fragment_size`
-//! (default: the crate's default).
+//! (default: the crate's default). `--idle-echoes N` makes every `idle-conns` session
+//! echo N messages of `--size` bytes, one at a time, before the hold (default 0), to
+//! measure what a session keeps after use.
 
 use std::time::{Duration, Instant};
 
@@ -34,6 +36,7 @@ struct Args {
     duration: Duration,
     threads: usize,
     fragment_size: usize,
+    idle_echoes: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -47,6 +50,7 @@ fn parse_args() -> Result<Args, String> {
         duration: Duration::from_secs(3),
         threads: 1,
         fragment_size: Config::default().fragment_size,
+        idle_echoes: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(key) = it.next() {
@@ -65,6 +69,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--threads" => a.threads = (number(&value)? as usize).max(1),
             "--fragment-size" => a.fragment_size = number(&value)? as usize,
+            "--idle-echoes" => a.idle_echoes = number(&value)?,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -299,6 +304,20 @@ async fn idle_conns(a: &Args) -> Result<Report, String> {
         sessions.push(session?);
     }
     let open_time = start.elapsed().as_secs_f64();
+    let data = payload(a.size);
+    for session in &mut sessions {
+        for _ in 0..a.idle_echoes {
+            session.handle.addr().do_send(Send::Binary(data.clone()));
+            loop {
+                match session.incoming.next().await {
+                    Some(Incoming::Binary(_) | Incoming::Text(_)) => break,
+                    Some(Incoming::Closed(info)) => return Err(format!("closed: {info:?}")),
+                    Some(_) => {}
+                    None => return Err("session ended before its echo".into()),
+                }
+            }
+        }
+    }
     actix_rt::time::sleep(a.duration).await;
     let after = vm_rss_kib();
     let per_conn = after.saturating_sub(before) as f64 / sessions.len().max(1) as f64;

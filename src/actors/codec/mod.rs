@@ -194,6 +194,7 @@ impl CodecActor {
                 batch.clear();
                 let size = batch.capacity(); // never split: the whole allocation
                 pool::give(pool::Pooled { buf: batch, size });
+                self.outbox.release_if_empty();
                 self.writer = Some(writer);
                 self.pump(ctx);
             }
