@@ -8,7 +8,7 @@
 //! codec's events, [`TakeEvents`]), so a user who drops every address still gets every
 //! message and the final `Closed`. Once `Closed` it answers everything with
 //! [`Error::Closed`] and stops when the last address is dropped; it never stops itself, so
-//! a [`Supervisor`](actix::Supervisor) is not tricked into restarting it.
+//! a [`Supervisor`] is not tricked into restarting it.
 
 mod backlog;
 mod deliver;
@@ -379,7 +379,7 @@ impl ActorFuture<ClientSession> for TakeEvents {
     }
 }
 
-/// What the codec reports (see [`TakeEvents`]).
+// What the codec reports (see `TakeEvents`).
 impl ClientSession {
     /// Messages decoded from one read.
     fn on_messages(&mut self, messages: Vec<Message>, ctx: &mut Context<Self>) {
