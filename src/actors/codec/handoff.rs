@@ -139,10 +139,11 @@ pub(crate) struct CodecLink {
     handoff: Handoff,
     /// Masking for frames queued from now on.
     masking: Cell<bool>,
-    /// Wakes the codec for frames.
-    codec_waits: WakeSlot,
-    /// Wakes the session for events and, while messages wait for room, written bytes.
-    session_waits: WakeSlot,
+    /// The codec's task, woken for frames.
+    codec_task: WakeSlot,
+    /// The session's task, woken for events and, while messages wait for room, for written
+    /// bytes.
+    session_task: WakeSlot,
 }
 
 impl CodecLink {
@@ -151,8 +152,8 @@ impl CodecLink {
             codec,
             handoff: Handoff::default(),
             masking: Cell::new(masking),
-            codec_waits: WakeSlot::default(),
-            session_waits: WakeSlot::default(),
+            codec_task: WakeSlot::default(),
+            session_task: WakeSlot::default(),
         }
     }
 
@@ -179,7 +180,7 @@ impl CodecLink {
         };
         if self.handoff.push(entry) {
             // A stopped codec never takes this; the session then fails the queue itself.
-            self.codec_waits.wake();
+            self.codec_task.wake();
         }
     }
 
@@ -189,8 +190,8 @@ impl CodecLink {
     }
 
     /// Leaves the session task's waker, to be woken for the next event.
-    pub(crate) fn session_waits_with(&self, waker: &Waker) {
-        self.session_waits.register(waker);
+    pub(crate) fn set_session_waker(&self, waker: &Waker) {
+        self.session_task.register(waker);
     }
 
     /// Data payload bytes the codec wrote since the last call.
@@ -234,20 +235,20 @@ impl CodecLink {
     }
 
     /// Leaves the codec task's waker, to be woken when the session queues a frame.
-    pub(crate) fn codec_waits_with(&self, waker: &Waker) {
-        self.codec_waits.register(waker);
+    pub(crate) fn set_codec_waker(&self, waker: &Waker) {
+        self.codec_task.register(waker);
     }
 
     /// Tells the session `event`.
     pub(crate) fn report(&self, event: CodecEvent) {
         self.handoff.push_event(event);
-        self.session_waits.wake();
+        self.session_task.wake();
     }
 
     /// `bytes` of data payload were written; wakes the session if messages wait for room.
     pub(crate) fn report_written(&self, bytes: usize) {
         if self.handoff.report_written(bytes) {
-            self.session_waits.wake();
+            self.session_task.wake();
         }
     }
 }

@@ -313,7 +313,7 @@ impl ActorFuture<CodecActor> for TakeFrames {
             // The session's batch is complete: write it now, unless a write is in flight.
             act.start_write(ctx);
         }
-        act.link.codec_waits_with(task.waker());
+        act.link.set_codec_waker(task.waker());
         Poll::Pending
     }
 }

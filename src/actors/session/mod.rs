@@ -374,7 +374,7 @@ impl ActorFuture<ClientSession> for TakeEvents {
             }
         }
         act.collect_written();
-        act.codec.session_waits_with(task.waker());
+        act.codec.set_session_waker(task.waker());
         Poll::Pending
     }
 }
