@@ -107,11 +107,11 @@ impl Close {
 }
 
 /// Turn masking of outgoing frames on or off. **Sender:** the user. **Handler:**
-/// `ClientSession`, which forwards it to the codec actor.
+/// `ClientSession`, which sets it in the link it shares with its codec actor.
 ///
-/// As with Ktor's `masking` property, the change applies to frames the codec actor accepts
-/// after it receives this message; frames already queued keep the masking they were
-/// queued with. RFC 6455 requires clients to mask: turn it off only for a trusted peer.
+/// As with Ktor's `masking` property, the change applies to frames queued after the session
+/// handles this message (its own, and the pinger's and ponger's once the codec takes
+/// them); frames already queued keep the masking they were queued with. RFC 6455 requires clients to mask: turn it off only for a trusted peer.
 ///
 /// **Reply:** `Ok(())`, or [`Error::Closed`] once a close began.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Message)]
@@ -231,12 +231,6 @@ pub(crate) struct Write {
     pub(crate) frame: OutFrame,
     pub(crate) reply: Option<Reply>,
 }
-
-/// Change masking for frames accepted from now on. **Sender:** `ClientSession`.
-/// **Handler:** `CodecActor`.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub(crate) struct SetMask(pub(crate) bool);
 
 /// The close handshake is over: write what is queued, shut the write side, then wait for
 /// the peer to end the socket. **Sender:** `ClientSession`. **Handler:** `CodecActor`.

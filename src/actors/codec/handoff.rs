@@ -17,8 +17,8 @@
 //! Waking a task costs no allocation, where a mailbox message costs two (its envelope and
 //! its queue node), and the codec no longer upgrades a weak address per read.
 //!
-//! Ordering: the codec's mailbox messages (`Finish`, `Abort`, `SetMask`, the pinger's and
-//! ponger's `Write`) are handled before its context's futures run, so the `Finish` handler
+//! Ordering: the codec's mailbox messages (`Finish`, `Abort`, the pinger's and ponger's
+//! `Write`) are handled before its context's futures run, so the `Finish` handler
 //! first takes what the session queued: a Close frame queued before `Finish` is written
 //! before the write side is shut. Masking is stamped on each frame as it is queued, so a
 //! later `SetMasking` cannot change frames sent before it.
@@ -31,7 +31,7 @@ use actix::WeakAddr;
 use super::outbox::{fail_all, Done};
 use super::CodecActor;
 use crate::error::Error;
-use crate::messages::{Abort, CodecStopped, Finish, OutFrame, ReadEnded, Reply, SetMask};
+use crate::messages::{Abort, CodecStopped, Finish, OutFrame, ReadEnded, Reply};
 use crate::proto::Message;
 
 /// A frame queued by the session, with its sender's reply and the masking it was sent with.
@@ -126,8 +126,8 @@ impl Handoff {
 
 /// The way between a session and its codec actor, shared by both through an `Rc`.
 ///
-/// It holds a weak address of the codec, for its rare mailbox messages (`Finish`, `Abort`,
-/// `SetMask`): a strong one costs two allocations per session, even idle. The codec actor
+/// It holds a weak address of the codec, for its rare mailbox messages (`Finish`, `Abort`):
+/// a strong one costs two allocations per session, even idle. The codec actor
 /// does not need addresses to keep running, because [`TakeFrames`](super::TakeFrames)
 /// never completes; it always stops explicitly (socket done, `Abort`, write error), and
 /// dropping its state then leaves the session as the only owner of the link. One
@@ -207,10 +207,13 @@ impl CodecLink {
     /// Masking for frames queued from now on; the codec also uses it for the pinger's and
     /// the ponger's frames.
     pub(crate) fn set_masking(&self, masking: bool) {
+        log::debug!("masking {}", if masking { "on" } else { "off" });
         self.masking.set(masking);
-        if let Some(codec) = self.codec.upgrade() {
-            codec.do_send(SetMask(masking));
-        }
+    }
+
+    /// Whether frames queued now are masked.
+    pub(crate) fn masking(&self) -> bool {
+        self.masking.get()
     }
 
     /// Tells the codec to shut the write side once everything queued is written.

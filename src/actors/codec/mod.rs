@@ -33,7 +33,7 @@ use std::task::Poll;
 use crate::actors::session::Backlog;
 use crate::config::Config;
 use crate::error::Error;
-use crate::messages::{Abort, CodecStopped, Finish, OutFrame, Reply, SetMask, Write};
+use crate::messages::{Abort, CodecStopped, Finish, OutFrame, Reply, Write};
 use crate::proto::{DeflateParams, Deflater, Inflater, Receiver, ReceiverLimits};
 pub(crate) use handoff::{CodecEvent, CodecLink};
 use outbox::{fail_all, Done, Outbox};
@@ -53,7 +53,6 @@ pub(crate) struct CodecActor {
     in_flight: Vec<Done>,
     /// A write is scheduled to start once the mailbox is drained.
     write_scheduled: bool,
-    masking: bool,
     /// `Finish` arrived: shut the write side once the outbox is written.
     finishing: bool,
     write_shut: bool,
@@ -87,13 +86,12 @@ impl CodecActor {
             ),
             None => (Receiver::new(limits), None),
         };
-        let masking = config.masking;
         let fragment_size = config.fragment_size;
         let mut session_end = None;
         Self::create(|ctx| {
             ctx.add_stream(FrameReader::new(read, leftover, receiver, backlog));
             ctx.spawn(TakeFrames);
-            let link = Rc::new(CodecLink::new(ctx.address().downgrade(), masking));
+            let link = Rc::new(CodecLink::new(ctx.address().downgrade(), config.masking));
             session_end = Some(Rc::clone(&link));
             Self {
                 link,
@@ -101,7 +99,6 @@ impl CodecActor {
                 outbox: Outbox::new(fragment_size, deflater),
                 in_flight: Vec::new(),
                 write_scheduled: false,
-                masking,
                 finishing: false,
                 write_shut: false,
                 read_done: false,
@@ -288,7 +285,7 @@ impl Handler<Write> for CodecActor {
     type Result = ();
 
     fn handle(&mut self, msg: Write, ctx: &mut Context<Self>) {
-        self.queue(msg.frame, msg.reply, self.masking);
+        self.queue(msg.frame, msg.reply, self.link.masking());
         self.pump(ctx);
     }
 }
@@ -315,15 +312,6 @@ impl ActorFuture<CodecActor> for TakeFrames {
         }
         act.link.set_codec_waker(task.waker());
         Poll::Pending
-    }
-}
-
-impl Handler<SetMask> for CodecActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: SetMask, _: &mut Context<Self>) {
-        log::debug!("masking {}", if msg.0 { "on" } else { "off" });
-        self.masking = msg.0;
     }
 }
 
