@@ -115,7 +115,7 @@ impl CodecActor {
         if self.write_scheduled || self.writer.is_none() {
             return; // a write is scheduled or in flight; it pumps again when done
         }
-        if self.outbox.is_empty() && (!self.finishing || self.write_shut) {
+        if self.outbox.is_empty() && !self.must_shut() {
             return; // nothing to write and nothing to shut
         }
         self.write_scheduled = true;
@@ -128,7 +128,7 @@ impl CodecActor {
     /// Starts the next write (or the shutdown) if nothing is in flight.
     fn start_write(&mut self, ctx: &mut Context<Self>) {
         if self.outbox.is_empty() {
-            if self.finishing && !self.write_shut {
+            if self.must_shut() {
                 self.shut_write(ctx);
             }
             return;
@@ -202,6 +202,11 @@ impl CodecActor {
                 ctx.stop();
             }
         }
+    }
+
+    /// `Finish` arrived and the write side is not shut yet.
+    fn must_shut(&self) -> bool {
+        self.finishing && !self.write_shut
     }
 
     fn shut_write(&mut self, ctx: &mut Context<Self>) {
