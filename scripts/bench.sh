@@ -25,6 +25,8 @@ set -euo pipefail
 
 T0=$SECONDS
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/echo_port.sh
+source "$ROOT/scripts/echo_port.sh"
 cd "$ROOT"
 
 DUR=${BENCH_DURATION_S:-2}
@@ -85,14 +87,7 @@ trap 'exit 130' INT TERM
 SERVER_OUT="$LOGS/echo_server.out"
 "$PEER_BIN/echo_server" --port 0 --threads "$SERVER_THREADS" >"$SERVER_OUT" 2>"$LOGS/echo_server.err" &
 SERVER_PID=$!
-PORT=""
-for _ in $(seq 1 100); do
-    PORT=$(awk '/^LISTENING /{print $2; exit}' "$SERVER_OUT" 2>/dev/null || true)
-    [ -n "$PORT" ] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { log "echo server died"; exit 1; }
-    sleep 0.05
-done
-[ -n "$PORT" ] || { log "echo server did not report its port"; exit 1; }
+PORT=$(echo_port "$SERVER_OUT" "$SERVER_PID") || { log "echo server did not report its port (see $LOGS/echo_server.err)"; exit 1; }
 URL="ws://127.0.0.1:$PORT/"
 log "echo server (fastwebsockets, $SERVER_THREADS thread(s)) pid $SERVER_PID on $URL"
 

@@ -17,6 +17,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/echo_port.sh
+source "$ROOT/scripts/echo_port.sh"
 PEER_BIN="$ROOT/target/bench-peers/release"
 OURS_BIN="$ROOT/target/release/examples/loadgen"
 command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
@@ -34,13 +36,7 @@ trap cleanup EXIT
 
 "$PEER_BIN/echo_server" --port 0 --threads 1 >"$WORK/server.out" 2>/dev/null &
 SERVER_PID=$!
-PORT=""
-for _ in $(seq 1 100); do
-    PORT=$(awk '/^LISTENING /{print $2; exit}' "$WORK/server.out" 2>/dev/null || true)
-    [ -n "$PORT" ] && break
-    sleep 0.05
-done
-[ -n "$PORT" ] || { echo "echo server did not report its port" >&2; exit 1; }
+PORT=$(echo_port "$WORK/server.out" "$SERVER_PID") || { echo "echo server did not report its port" >&2; exit 1; }
 
 # instructions CLIENT SCENARIO CONNS WINDOW MESSAGES -> total user-space instructions
 instructions() {
