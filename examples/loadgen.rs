@@ -176,19 +176,6 @@ where
     rx.await.expect("arbiter stopped")
 }
 
-/// Waits for the next data message: `Ok(true)` when it came, `Ok(false)` when the stream
-/// ended first, an error when the session closed.
-async fn next_echo(session: &mut Session) -> Result<bool, String> {
-    loop {
-        match session.incoming.next().await {
-            Some(Incoming::Binary(_) | Incoming::Text(_)) => return Ok(true),
-            Some(Incoming::Closed(info)) => return Err(format!("closed: {info:?}")),
-            Some(_) => {}
-            None => return Ok(false),
-        }
-    }
-}
-
 async fn echo_latency(a: &Args) -> Result<Report, String> {
     let mut session = open(&a.url, bench_config(a)).await?;
     let data = payload(a.size);
@@ -196,14 +183,19 @@ async fn echo_latency(a: &Args) -> Result<Report, String> {
     let mut rtts = Vec::with_capacity(a.messages.min(1 << 22) as usize);
     let start = Instant::now();
     let deadline = start + a.duration;
-    for _ in 0..a.messages {
+    'outer: for _ in 0..a.messages {
         if Instant::now() >= deadline {
             break;
         }
         let sent = Instant::now();
         addr.do_send(Send::Binary(data.clone()));
-        if !next_echo(&mut session).await? {
-            break;
+        loop {
+            match session.incoming.next().await {
+                Some(Incoming::Binary(_) | Incoming::Text(_)) => break,
+                Some(Incoming::Closed(info)) => return Err(format!("closed: {info:?}")),
+                Some(_) => {}
+                None => break 'outer,
+            }
         }
         rtts.push(sent.elapsed().as_nanos() as u64);
     }
@@ -316,8 +308,13 @@ async fn idle_conns(a: &Args) -> Result<Report, String> {
     for session in &mut sessions {
         for _ in 0..a.idle_echoes {
             session.handle.addr().do_send(Send::Binary(data.clone()));
-            if !next_echo(session).await? {
-                return Err("session ended before its echo".into());
+            loop {
+                match session.incoming.next().await {
+                    Some(Incoming::Binary(_) | Incoming::Text(_)) => break,
+                    Some(Incoming::Closed(info)) => return Err(format!("closed: {info:?}")),
+                    Some(_) => {}
+                    None => return Err("session ended before its echo".into()),
+                }
             }
         }
     }
