@@ -41,6 +41,9 @@ use reader::{FrameReader, ReadEvent};
 
 /// Bytes encoded per write batch (a batch may exceed it by one frame).
 const BATCH_LIMIT: usize = 256 * 1024;
+/// Most scheduler turns a write of several queued frames waits while reads keep bringing
+/// messages (see [`CodecActor::write_soon`]).
+const MAX_DEFERRED_TURNS: u8 = 2;
 
 /// Owns the socket of one session.
 pub(crate) struct CodecActor {
@@ -51,8 +54,12 @@ pub(crate) struct CodecActor {
     outbox: Outbox,
     /// Frames and messages of the write in flight, answered when it completes.
     in_flight: Vec<Done>,
-    /// A write is scheduled to start once the mailbox is drained.
+    /// A write is scheduled: once the mailbox is drained, or after a scheduler turn.
     write_scheduled: bool,
+    /// Scheduler turns the scheduled write has waited so far.
+    deferred_turns: u8,
+    /// Messages were read since the scheduled write last waited a turn.
+    read_since_turn: bool,
     /// `Finish` arrived: shut the write side once the outbox is written.
     finishing: bool,
     write_shut: bool,
@@ -99,6 +106,8 @@ impl CodecActor {
                 outbox: Outbox::new(fragment_size, deflater),
                 in_flight: Vec::new(),
                 write_scheduled: false,
+                deferred_turns: 0,
+                read_since_turn: false,
                 finishing: false,
                 write_shut: false,
                 read_done: false,
@@ -123,6 +132,49 @@ impl CodecActor {
             act.write_scheduled = false;
             act.start_write(ctx);
         }));
+    }
+
+    /// Starts writing what the session just queued. One frame goes out at once. Several
+    /// frames mean traffic is pipelined: the write then waits one scheduler turn, in which
+    /// the runtime polls for I/O, so that messages that arrived meanwhile are read (and
+    /// the replies the session makes to them join this batch) before it is written; and
+    /// another turn, up to [`MAX_DEFERRED_TURNS`], while reads keep bringing messages.
+    ///
+    /// Writing right away instead makes many small writes that land while the peer is
+    /// still sending, which costs the peer more per message: against a saturated echo
+    /// server this wait raised msgs/s by 5–10 % (README, Performance).
+    fn write_soon(&mut self, ctx: &mut Context<Self>) {
+        if self.write_scheduled || self.writer.is_none() {
+            return; // a write is scheduled or in flight; it pumps again when done
+        }
+        let pipelined =
+            self.outbox.len() >= 2 && self.outbox.batch_len_hint(BATCH_LIMIT) < BATCH_LIMIT;
+        if !pipelined {
+            return self.start_write(ctx);
+        }
+        self.write_scheduled = true;
+        self.deferred_turns = 0;
+        self.wait_one_turn(ctx);
+    }
+
+    fn wait_one_turn(&mut self, ctx: &mut Context<Self>) {
+        self.deferred_turns += 1;
+        self.read_since_turn = false;
+        ctx.spawn(
+            tokio::task::yield_now()
+                .into_actor(self)
+                .map(|(), act, ctx| {
+                    let reads_continue = act.read_since_turn
+                        && act.deferred_turns < MAX_DEFERRED_TURNS
+                        && act.outbox.batch_len_hint(BATCH_LIMIT) < BATCH_LIMIT;
+                    if reads_continue {
+                        act.wait_one_turn(ctx);
+                    } else {
+                        act.write_scheduled = false;
+                        act.start_write(ctx);
+                    }
+                }),
+        );
     }
 
     /// Starts the next write (or the shutdown) if nothing is in flight.
@@ -274,6 +326,7 @@ impl Actor for CodecActor {
 
 impl StreamHandler<ReadEvent> for CodecActor {
     fn handle(&mut self, event: ReadEvent, _: &mut Context<Self>) {
+        self.read_since_turn = true;
         self.link.report(match event {
             ReadEvent::Messages(messages) => CodecEvent::Messages(messages),
             ReadEvent::Ended(ended) => CodecEvent::ReadEnded(ended),
@@ -312,8 +365,8 @@ impl ActorFuture<CodecActor> for TakeFrames {
         task: &mut std::task::Context<'_>,
     ) -> Poll<()> {
         if act.take_session_frames() {
-            // The session's batch is complete: write it now, unless a write is in flight.
-            act.start_write(ctx);
+            // The session's batch is complete: write it, unless a write is in flight.
+            act.write_soon(ctx);
         }
         act.link.set_codec_waker(task.waker());
         Poll::Pending

@@ -92,6 +92,11 @@ impl Outbox {
         }
     }
 
+    /// How many frames and messages wait to be encoded.
+    pub(crate) fn len(&self) -> usize {
+        self.control.len() + self.data.len()
+    }
+
     /// Whether anything waits to be encoded.
     pub(crate) fn is_empty(&self) -> bool {
         self.control.is_empty() && (self.data.is_empty() || self.close_encoded)
