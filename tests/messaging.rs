@@ -153,6 +153,37 @@ async fn many_messages_arrive_in_order() {
     server.stop().await;
 }
 
+/// Pipelined traffic: 32 messages in flight, each echo answered with the next message, so
+/// write batches wait for the reads in between. Every echo must come back in order, and a
+/// Close queued right behind the last batch must still follow it out.
+#[actix_web::test]
+async fn replies_to_a_stream_of_echoes_arrive_in_order() {
+    let server = EchoServer::start();
+    let mut session = connect_quiet(server.url("/echo")).await;
+    let addr = session.handle.addr().clone();
+    let (count, window) = (2000, 32);
+    for i in 0..window {
+        addr.do_send(Send::text(format!("p{i}")));
+    }
+    let mut next = window;
+    for i in 0..count {
+        match next_event(&mut session.incoming).await {
+            Incoming::Text(text) => assert_eq!(&*text, format!("p{i}")),
+            other => panic!("expected text p{i}, got {other:?}"),
+        }
+        if next < count {
+            addr.do_send(Send::text(format!("p{next}")));
+            next += 1;
+        }
+    }
+    addr.do_send(Send::text("last"));
+    let (rest, info) = close_with(&mut session, 1000, "").await;
+    assert_eq!(rest, vec![Incoming::Text("last".into())]);
+    assert!(info.clean, "close was not clean: {info:?}");
+    assert_eq!(info.unsent, 0);
+    server.stop().await;
+}
+
 #[actix_web::test]
 async fn actor_recipient_api_delivers_messages_and_closed() {
     let server = EchoServer::start();
