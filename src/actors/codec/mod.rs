@@ -7,7 +7,8 @@
 //! Writing takes one batch of encoded frames at a time ([`outbox::Outbox`]), written at
 //! once when the socket takes it and by a spawned future otherwise, so many small sends
 //! share one syscall and a large message never blocks a control frame for longer than one
-//! batch. Frames are masked with a fresh key from a cryptographically secure generator
+//! batch. A batch of several frames first waits a scheduler turn or two while messages
+//! keep arriving ([`CodecActor::write_soon`]), so the replies to them go out with it. Frames are masked with a fresh key from a cryptographically secure generator
 //! (`rand`'s thread-local ChaCha) while masking is on.
 //!
 //! The actor stops when the socket is done: both the read side ended and the write side
@@ -141,8 +142,8 @@ impl CodecActor {
     /// another turn, up to [`MAX_DEFERRED_TURNS`], while reads keep bringing messages.
     ///
     /// Writing right away instead makes many small writes that land while the peer is
-    /// still sending, which costs the peer more per message: against a saturated echo
-    /// server this wait raised msgs/s by 5–10 % (README, Performance).
+    /// still sending, which costs the peer more CPU time per message: against a saturated
+    /// echo server this wait raised msgs/s by 7–9 % at 1 KiB (README, "Write timing").
     fn write_soon(&mut self, ctx: &mut Context<Self>) {
         if self.write_scheduled || self.writer.is_none() {
             return; // a write is scheduled or in flight; it pumps again when done
