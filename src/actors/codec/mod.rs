@@ -8,8 +8,9 @@
 //! once when the socket takes it and by a spawned future otherwise, so many small sends
 //! share one syscall and a large message never blocks a control frame for longer than one
 //! batch. A batch of several frames first waits a scheduler turn or two while messages
-//! keep arriving ([`CodecActor::write_soon`]), so the replies to them go out with it. Frames are masked with a fresh key from a cryptographically secure generator
-//! (`rand`'s thread-local ChaCha) while masking is on.
+//! keep arriving ([`CodecActor::write_soon`]), so the replies to them go out with it.
+//! Frames are masked with a fresh key from a cryptographically secure generator (`rand`'s
+//! thread-local ChaCha) while masking is on.
 //!
 //! The actor stops when the socket is done: both the read side ended and the write side
 //! was shut after [`Finish`], or at once on [`Abort`] or a write error. Its `stopped`
@@ -158,6 +159,8 @@ impl CodecActor {
         self.wait_one_turn(ctx);
     }
 
+    /// Lets the runtime run once (polling for I/O) before the scheduled write; then either
+    /// waits another turn, if messages were read and turns remain, or writes.
     fn wait_one_turn(&mut self, ctx: &mut Context<Self>) {
         self.deferred_turns += 1;
         self.read_since_turn = false;
