@@ -111,7 +111,8 @@ impl Close {
 ///
 /// As with Ktor's `masking` property, the change applies to frames queued after the session
 /// handles this message (its own, and the pinger's and ponger's once the codec takes
-/// them); frames already queued keep the masking they were queued with. RFC 6455 requires clients to mask: turn it off only for a trusted peer.
+/// them); frames already queued keep the masking they were queued with. RFC 6455 requires
+/// clients to mask: turn it off only for a trusted peer.
 ///
 /// **Reply:** `Ok(())`, or [`Error::Closed`] once a close began.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Message)]
