@@ -49,7 +49,8 @@ thread_local! {
 
 /// An empty buffer with room for at least `size` bytes. Under [`MIN_POOLED`] bytes, a
 /// plain allocation of exactly that size; otherwise a pooled buffer whose memory is free
-/// again if there is one (the smallest that fits), or else a new allocation.
+/// again if there is one (the smallest that fits and, among equals, the one returned last),
+/// or else a new allocation.
 pub(crate) fn take(size: usize) -> Pooled {
     if size < MIN_POOLED {
         return Pooled {
@@ -78,7 +79,11 @@ pub(crate) fn give(pooled: Pooled) {
 impl Pool {
     fn take(&mut self, size: usize) -> Option<Pooled> {
         let mut best: Option<(usize, usize)> = None;
-        for (i, entry) in self.entries.iter_mut().enumerate() {
+        // Newest first, so that of equal sizes the buffer returned last wins: its memory
+        // is the likeliest to still be in the CPU's caches. Cycling through the oldest
+        // instead made every 1 MiB write batch and read buffer miss the cache (README,
+        // "Buffer reuse").
+        for (i, entry) in self.entries.iter_mut().enumerate().rev() {
             let smaller = best.is_none_or(|(_, best_size)| entry.size < best_size);
             // Entries are kept empty; reclaiming succeeds only if no message still
             // refers to the memory, and moves the buffer back to its allocation's start.
@@ -138,6 +143,18 @@ mod tests {
         let again = take(100 * 1024);
         assert_eq!(again.buf.as_ptr(), small_address);
         assert_eq!(again.size, 128 * 1024);
+        give(again);
+    }
+
+    #[test]
+    fn of_equal_buffers_the_one_returned_last_is_reused() {
+        let first = take(256 * 1024);
+        let second = take(256 * 1024);
+        let second_address = second.buf.as_ptr();
+        give(first);
+        give(second);
+        let again = take(256 * 1024);
+        assert_eq!(again.buf.as_ptr(), second_address);
         give(again);
     }
 
