@@ -13,6 +13,7 @@ use futures::channel::mpsc;
 use futures::{Stream, StreamExt};
 use tokio::sync::oneshot;
 
+use crate::actors::recycle::{self, recyclable};
 use crate::actors::session::{Backlog, ClientSession};
 use crate::connect::Handshake;
 use crate::error::Error;
@@ -107,6 +108,10 @@ impl SessionHandle {
     }
 }
 
+// A batch's vector is taken from the session thread's shelf and given back by the stream
+// once drained (to the shelf of the thread that polls it).
+recyclable!(Incoming);
+
 /// What the session puts into the channel behind an [`IncomingStream`].
 #[derive(Debug)]
 pub(crate) enum StreamEvent {
@@ -159,7 +164,10 @@ impl Stream for IncomingStream {
                     let _ = reached.send(());
                 }
                 Poll::Ready(Some(StreamEvent::Batch(events))) => {
-                    self.ready = VecDeque::from(events);
+                    // `ready` is empty: its allocation goes back to the thread's shelf,
+                    // for the session's next batch.
+                    let drained = std::mem::replace(&mut self.ready, VecDeque::from(events));
+                    recycle::give(Vec::from(drained));
                 }
                 Poll::Ready(None) => {
                     self.done = true;

@@ -163,6 +163,12 @@ pub struct SessionStats {
 /// handler of `Incoming` may freely `send(..).await` to the session (or block its own actor
 /// on it with `ctx.wait`): the session keeps running and answers. Messages arrive in wire
 /// order; exactly one `Closed` is the last event of every session.
+///
+/// Payloads are not copied out of the connection's read buffer: a message is a view of
+/// it, so while any message of a read is kept, that read's buffer stays allocated: up to
+/// 8 KiB for the first read after a pause, up to 256 KiB while small messages stream in,
+/// and about the message's own size for a large one. To keep many small messages for long,
+/// copy them (`Bytes::copy_from_slice`) and drop the originals.
 #[derive(Debug, Clone, PartialEq, Eq, Message)]
 #[rtype(result = "()")]
 pub enum Incoming {

@@ -30,6 +30,7 @@ use actix::WeakAddr;
 
 use super::outbox::{fail_all, Done};
 use super::CodecActor;
+use crate::actors::recycle::{self, recyclable};
 use crate::error::Error;
 use crate::messages::{Abort, CodecStopped, Finish, OutFrame, ReadEnded, Reply};
 use crate::proto::Message;
@@ -41,6 +42,8 @@ pub(crate) struct Queued {
     pub(crate) reply: Option<Reply>,
     pub(crate) masked: bool,
 }
+
+recyclable!(Queued);
 
 /// What the codec tells its session, in the order it happened.
 #[derive(Debug)]
@@ -97,6 +100,7 @@ impl Handoff {
     /// Queues `entry`; `true` when the queue was empty before (the codec must be woken).
     fn push(&self, entry: Queued) -> bool {
         let mut queued = self.queued.borrow_mut();
+        recycle::stock(&mut queued);
         queued.push(entry);
         queued.len() == 1
     }
@@ -232,7 +236,8 @@ impl CodecLink {
 
     // ----- the codec's end
 
-    /// Everything queued so far, oldest first.
+    /// Everything queued so far, oldest first. Give the emptied vector back to
+    /// [`recycle`] so the session's next batch reuses it.
     pub(crate) fn take(&self) -> Vec<Queued> {
         self.handoff.take()
     }

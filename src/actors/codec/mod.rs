@@ -32,6 +32,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Poll;
 
+use crate::actors::recycle;
 use crate::actors::session::Backlog;
 use crate::config::Config;
 use crate::error::Error;
@@ -202,32 +203,33 @@ impl CodecActor {
         let Some(mut writer) = self.writer.take() else {
             return; // a write is in flight; it pumps again when done
         };
-        // Sized once: growing a large batch frame by frame would copy it repeatedly. Large
-        // batches come from the thread's pool, small ones from the allocator; either way
-        // the session holds no write buffer between writes.
-        let mut batch = pool::take(self.outbox.batch_len_hint(BATCH_LIMIT)).buf;
+        // Sized once: growing a large batch frame by frame would copy it repeatedly. Most
+        // batches come from the thread's pool (see `pool::is_pooled`), the tiniest from the
+        // allocator; either way the session holds no write buffer between writes.
+        let mut batch = pool::take(self.outbox.batch_len_hint(BATCH_LIMIT));
+        recycle::stock(&mut self.in_flight);
         let mut rng = rand::rng();
         self.outbox.fill(
-            &mut batch,
+            &mut batch.buf,
             BATCH_LIMIT,
             &mut || rng.next_u32().to_ne_bytes(),
             &mut self.in_flight,
         );
         log::trace!(
             "writing {} bytes ({} frames/messages)",
-            batch.len(),
+            batch.buf.len(),
             self.in_flight.len()
         );
         // Most writes complete at once: try without a task first, and wait in a spawned
         // future only for what the socket did not take.
-        let offset = match write_now(&mut writer, &batch) {
+        let offset = match write_now(&mut writer, &batch.buf) {
             Ok(None) => return self.written(writer, batch, Ok(()), ctx),
             Ok(Some(offset)) => offset,
             Err(error) => return self.written(writer, batch, Err(error), ctx),
         };
         let write = async move {
             let result = async {
-                writer.write_all(&batch[offset..]).await?;
+                writer.write_all(&batch.buf[offset..]).await?;
                 writer.flush().await
             }
             .await;
@@ -243,20 +245,22 @@ impl CodecActor {
     fn written(
         &mut self,
         writer: WriteHalf<BoxedSocket>,
-        mut batch: BytesMut,
+        mut batch: pool::Pooled,
         result: std::io::Result<()>,
         ctx: &mut Context<Self>,
     ) {
         match result {
             Ok(()) => {
-                let done = std::mem::take(&mut self.in_flight);
-                let bytes: usize = done.into_iter().map(|d| d.complete(Ok(()))).sum();
+                let mut done = std::mem::take(&mut self.in_flight);
+                let bytes: usize = done.drain(..).map(|d| d.complete(Ok(()))).sum();
+                recycle::give(done);
                 if bytes > 0 {
                     self.link.report_written(bytes);
                 }
-                batch.clear();
-                let size = batch.capacity(); // never split: the whole allocation
-                pool::give(pool::Pooled { buf: batch, size });
+                // The pool records the allocation's size: a reused buffer may be a view of
+                // its tail, and one that had to grow past the hint is a new allocation.
+                batch.size = batch.size.max(batch.buf.capacity());
+                pool::give(batch);
                 self.outbox.release_if_empty();
                 self.writer = Some(writer);
                 self.pump(ctx);
@@ -291,14 +295,13 @@ impl CodecActor {
 
     /// Moves the frames the session queued into the outbox; `false` if there were none.
     fn take_session_frames(&mut self) -> bool {
-        let queued = self.link.take();
-        if queued.is_empty() {
-            return false;
+        let mut queued = self.link.take();
+        let any = !queued.is_empty();
+        for entry in queued.drain(..) {
+            self.queue(entry.frame, entry.reply, entry.masked);
         }
-        for queued in queued {
-            self.queue(queued.frame, queued.reply, queued.masked);
-        }
-        true
+        recycle::give(queued);
+        any
     }
 
     /// Puts a frame in the outbox, or refuses it once the write side is finishing.

@@ -1,4 +1,4 @@
-//! Large socket buffers, reused by the sessions of one thread.
+//! Socket buffers, reused by the sessions of one thread.
 //!
 //! A message read off the socket is handed to the user as a slice of the read buffer (no
 //! copy), so the read buffer's memory lives on in the user's hands until they drop the
@@ -13,13 +13,28 @@
 //! It is per thread: the sessions of one arbiter share it, and nothing is locked. It keeps
 //! at most [`MAX_ENTRIES`] buffers and [`MAX_BYTES`] bytes; beyond that the oldest
 //! buffers are released to the allocator.
+//!
+//! Two kinds of buffer are pooled: large ones (from [`MIN_POOLED`] bytes, in steps of
+//! [`GRANULE`]) and small ones of exactly [`SMALL_SIZE`] bytes, which serve every request
+//! from [`SMALL_FROM`] bytes up to that size: the reads and write batches of pipelined
+//! small messages. Allocated per batch, those were the requests that make glibc's
+//! allocator merge its recently freed small blocks (README, "Allocations per batch").
+//! Requests below [`SMALL_FROM`] bytes, and between the two kinds, are plain allocations
+//! of their exact size.
 
 use std::cell::RefCell;
 
 use bytes::BytesMut;
 
-/// Buffers smaller than this are not pooled (the allocator serves them well).
+/// Smallest large buffer; a read of a frame this large goes to a buffer of its own.
 pub(crate) const MIN_POOLED: usize = 64 * 1024;
+/// Smallest request served by a small pooled buffer. Below it glibc's allocator serves
+/// requests from its small bins, without the merging that larger requests trigger.
+const SMALL_FROM: usize = 1024;
+/// Size of every small pooled buffer: what a connection reads at once after waiting (its
+/// probe read), and so also the most a small message keeps allocated while it lives (see
+/// [`Incoming`](crate::Incoming)).
+const SMALL_SIZE: usize = 8 * 1024;
 /// Allocation sizes are rounded up to a multiple of this, so that buffers for messages of
 /// about the same size are interchangeable.
 const GRANULE: usize = 64 * 1024;
@@ -47,12 +62,17 @@ thread_local! {
     static POOL: RefCell<Pool> = RefCell::default();
 }
 
-/// An empty buffer with room for at least `size` bytes. Under [`MIN_POOLED`] bytes, a
-/// plain allocation of exactly that size; otherwise a pooled buffer whose memory is free
-/// again if there is one (the smallest that fits and, among equals, the one returned last),
-/// or else a new allocation.
+/// Whether a request for `size` bytes is served from the pool (see the module docs).
+pub(crate) fn is_pooled(size: usize) -> bool {
+    (SMALL_FROM..=SMALL_SIZE).contains(&size) || size >= MIN_POOLED
+}
+
+/// An empty buffer with room for at least `size` bytes: for a pooled size, a pooled buffer
+/// of its kind whose memory is free again if there is one (the smallest that fits and,
+/// among equals, the one returned last), or else a new allocation of the kind's size;
+/// otherwise a plain allocation of exactly `size` bytes.
 pub(crate) fn take(size: usize) -> Pooled {
-    if size < MIN_POOLED {
+    if !is_pooled(size) {
         return Pooled {
             buf: BytesMut::with_capacity(size),
             size,
@@ -60,7 +80,10 @@ pub(crate) fn take(size: usize) -> Pooled {
     }
     let reused = POOL.with(|pool| pool.borrow_mut().take(size));
     reused.unwrap_or_else(|| {
-        let size = size.next_multiple_of(GRANULE);
+        let size = match size {
+            ..=SMALL_SIZE => SMALL_SIZE,
+            _ => size.next_multiple_of(GRANULE),
+        };
         Pooled {
             buf: BytesMut::with_capacity(size),
             size,
@@ -68,16 +91,20 @@ pub(crate) fn take(size: usize) -> Pooled {
     })
 }
 
-/// Returns a buffer whose contents are no longer needed. Buffers under [`MIN_POOLED`]
-/// bytes are simply dropped.
+/// Returns a buffer whose contents are no longer needed. Buffers of neither pooled kind
+/// are simply dropped.
 pub(crate) fn give(pooled: Pooled) {
-    if pooled.size >= MIN_POOLED && pooled.size <= MAX_BYTES {
+    let kept = pooled.size == SMALL_SIZE || pooled.size >= MIN_POOLED;
+    if kept && pooled.size <= MAX_BYTES {
         POOL.with(|pool| pool.borrow_mut().give(pooled));
     }
 }
 
 impl Pool {
+    /// A free buffer of at least `size` (a pooled size) bytes, of the request's kind: a
+    /// small request never takes a large buffer, which its messages could then pin.
     fn take(&mut self, size: usize) -> Option<Pooled> {
+        let small = size <= SMALL_SIZE;
         let mut best: Option<(usize, usize)> = None;
         // Newest first, so that of equal sizes the buffer returned last wins: its memory
         // is the likeliest to still be in the CPU's caches. Cycling through the oldest
@@ -85,9 +112,11 @@ impl Pool {
         // "Buffer reuse").
         for (i, entry) in self.entries.iter_mut().enumerate().rev() {
             let smaller = best.is_none_or(|(_, best_size)| entry.size < best_size);
-            // Entries are kept empty; reclaiming succeeds only if no message still
-            // refers to the memory, and moves the buffer back to its allocation's start.
-            if entry.size >= size && smaller && entry.buf.try_reclaim(size) {
+            // Entries are kept empty. Reclaiming succeeds if the free tail already holds
+            // `size` bytes, or if no message still refers to the memory (the buffer then
+            // moves back to its allocation's start).
+            let same_kind = (entry.size == SMALL_SIZE) == small;
+            if same_kind && entry.size >= size && smaller && entry.buf.try_reclaim(size) {
                 best = Some((i, entry.size));
             }
         }
@@ -156,6 +185,41 @@ mod tests {
         let again = take(256 * 1024);
         assert_eq!(again.buf.as_ptr(), second_address);
         give(again);
+    }
+
+    #[test]
+    fn small_requests_share_one_pooled_size_and_never_take_a_large_buffer() {
+        let large = take(MIN_POOLED);
+        give(large);
+        let small = take(SMALL_FROM);
+        assert_eq!(
+            small.size, SMALL_SIZE,
+            "a new small buffer, not the large one"
+        );
+        assert_eq!(small.buf.capacity(), SMALL_SIZE);
+        let address = small.buf.as_ptr();
+        give(small);
+        let again = take(SMALL_SIZE);
+        assert_eq!(again.buf.as_ptr(), address);
+        assert_eq!(again.size, SMALL_SIZE);
+        give(again);
+    }
+
+    #[test]
+    fn a_reused_tail_keeps_its_allocations_size() {
+        let mut read = take(4 * 1024);
+        read.buf.extend_from_slice(&[1u8; 1000]);
+        let message = read.buf.split_to(1000).freeze();
+        give(read);
+        // The message pins the head; the free tail is big enough for a small batch.
+        let batch = take(2 * 1024);
+        assert!(batch.buf.capacity() < SMALL_SIZE, "a view of the tail");
+        assert_eq!(
+            batch.size, SMALL_SIZE,
+            "the size the pool will be given back"
+        );
+        assert_eq!(message.len(), 1000);
+        give(batch);
     }
 
     #[test]

@@ -19,6 +19,7 @@ use tokio_util::io::poll_read_buf;
 use std::sync::Arc;
 
 use super::pool::{self, Pooled};
+use crate::actors::recycle::{self, recyclable};
 use crate::actors::session::Backlog;
 use crate::messages::ReadEnded;
 use crate::proto::{Message, Receiver};
@@ -34,6 +35,8 @@ const PROBE: usize = 8 * 1024;
 /// connection reserve this much by declaring a large frame); beyond it, the buffer grows
 /// as the payload arrives.
 const MAX_FRAME_RESERVE: usize = 4 << 20;
+
+recyclable!(Message);
 
 /// One item of the read stream.
 #[derive(Debug)]
@@ -113,6 +116,7 @@ impl FrameReader {
                 Poll::Pending
             }
             Poll::Ready(Ok(())) => {
+                self.make_room(probe.filled().len());
                 self.buf.extend_from_slice(probe.filled());
                 Poll::Ready(Ok(probe.filled().len()))
             }
@@ -151,16 +155,17 @@ impl FrameReader {
         read
     }
 
-    /// Makes room for `room` more bytes after what `buf` holds. Large buffers come from
-    /// the thread's [`pool`], so memory whose messages the user already dropped is used
-    /// again instead of fresh memory; small ones from the allocator. A pooled buffer is
-    /// only ever replaced (never grown by the allocator), so its recorded size stays true.
+    /// Makes room for `room` more bytes after what `buf` holds. Buffers of the sizes the
+    /// thread's [`pool`] serves come from it, so memory whose messages the user already
+    /// dropped is used again instead of fresh memory; other sizes from the allocator. A
+    /// pooled buffer is only ever replaced (never grown by the allocator), so its recorded
+    /// size stays true.
     fn make_room(&mut self, room: usize) {
         if self.buf.capacity() - self.buf.len() >= room {
             return;
         }
         let needed = self.buf.len() + room;
-        if self.buf_size == 0 && needed < pool::MIN_POOLED {
+        if self.buf_size == 0 && !pool::is_pooled(needed) {
             self.buf.reserve(room);
             return;
         }
@@ -186,13 +191,15 @@ impl FrameReader {
         });
     }
 
-    /// Decodes everything complete in the buffer.
+    /// Decodes everything complete in the buffer. The batch's vector comes from the
+    /// thread's shelf; the session gives it back once it has taken the messages.
     fn decode_buffered(&mut self) -> Vec<Message> {
         let mut batch = Vec::new();
         while self.mode == Mode::Decode {
             match self.receiver.poll(&mut self.buf) {
                 Ok(Some(message)) => {
                     let is_close = matches!(message, Message::Close(_));
+                    recycle::stock(&mut batch);
                     batch.push(message);
                     if is_close {
                         self.mode = Mode::Drain;

@@ -27,6 +27,7 @@ use actix::prelude::*;
 use crate::actors::codec::{CodecActor, CodecEvent, CodecLink};
 use crate::actors::pinger::Pinger;
 use crate::actors::ponger::Ponger;
+use crate::actors::recycle;
 use crate::config::Config;
 use crate::connect::{Handshake, Upgraded};
 use crate::error::Error;
@@ -382,9 +383,10 @@ impl ActorFuture<ClientSession> for TakeEvents {
 // What the codec reports (see `TakeEvents`).
 impl ClientSession {
     /// Messages decoded from one read.
-    fn on_messages(&mut self, messages: Vec<Message>, ctx: &mut Context<Self>) {
-        let mut events = Vec::with_capacity(messages.len());
-        for message in messages {
+    fn on_messages(&mut self, mut messages: Vec<Message>, ctx: &mut Context<Self>) {
+        let mut events: Vec<Incoming> = recycle::take();
+        events.reserve(messages.len());
+        for message in messages.drain(..) {
             match message {
                 Message::Text(text) => events.push(Incoming::Text(text)),
                 Message::Binary(bytes) => events.push(Incoming::Binary(bytes)),
@@ -411,6 +413,7 @@ impl ClientSession {
             }
         }
         self.deliver.send_all(events);
+        recycle::give(messages);
     }
 
     fn on_read_ended(&mut self, ended: ReadEnded, ctx: &mut Context<Self>) {
