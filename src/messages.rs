@@ -165,10 +165,12 @@ pub struct SessionStats {
 /// order; exactly one `Closed` is the last event of every session.
 ///
 /// Payloads are not copied out of the connection's read buffer: a message is a view of
-/// it, so while any message of a read is kept, that read's buffer stays allocated: up to
-/// 8 KiB for the first read after a pause, up to 256 KiB while small messages stream in,
-/// and about the message's own size for a large one. To keep many small messages for long,
-/// copy them (`Bytes::copy_from_slice`) and drop the originals.
+/// it, so while any message of a read is kept, that read's buffer stays allocated: at most
+/// 8 KiB for the first read after a pause, up to about 320 KiB while small messages stream
+/// in (reads grow to 256 KiB, and buffers come in steps of 64 KiB), and the message's own
+/// size rounded up (to a power of two under 64 KiB, to 64 KiB steps above) for a larger
+/// one. To keep many small messages for long, copy them (`Bytes::copy_from_slice`) and
+/// drop the originals.
 #[derive(Debug, Clone, PartialEq, Eq, Message)]
 #[rtype(result = "()")]
 pub enum Incoming {
