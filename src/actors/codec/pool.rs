@@ -106,7 +106,7 @@ pub(crate) fn take(size: usize) -> Pooled {
 /// Returns a buffer whose contents are no longer needed. Buffers whose allocation is not
 /// of a class's size (a plain allocation, or one the allocator grew) are simply dropped.
 pub(crate) fn give(pooled: Pooled) {
-    let kept = is_pooled(pooled.size) && class_size(pooled.size) == pooled.size;
+    let kept = class_size(pooled.size) == pooled.size;
     if kept && pooled.size <= MAX_BYTES {
         POOL.with(|pool| pool.borrow_mut().give(pooled));
     }
