@@ -24,8 +24,10 @@ use crate::actors::session::Backlog;
 use crate::messages::ReadEnded;
 use crate::proto::{Message, Receiver};
 
-/// Smallest and largest room made in the read buffer before a read. The chunk doubles
-/// after a read that filled it and halves after one that used less than a quarter.
+/// Smallest and largest size a read fills the read buffer up to (what the buffer already
+/// holds counts toward it, so that the buffer is one pool class of this size). The chunk
+/// doubles after a read that filled all its room and halves after one that read less than
+/// a quarter of it.
 const MIN_CHUNK: usize = 8 * 1024;
 const MAX_CHUNK: usize = 256 * 1024;
 /// Size of the on-stack buffer an idle connection reads into: while nothing arrives, a
@@ -116,9 +118,19 @@ impl FrameReader {
                 Poll::Pending
             }
             Poll::Ready(Ok(())) => {
-                self.make_room(probe.filled().len());
+                let read = probe.filled().len();
+                // A full probe means more is waiting: unless frames are large (each is
+                // read into its own buffer), size the buffer for the chunk read that
+                // follows now, so that the probe's bytes are copied once.
+                let more_small_frames = read == PROBE && !self.large_frames;
+                let room = if more_small_frames {
+                    self.chunk.max(read)
+                } else {
+                    read
+                };
+                self.make_room(room);
                 self.buf.extend_from_slice(probe.filled());
-                Poll::Ready(Ok(probe.filled().len()))
+                Poll::Ready(Ok(read))
             }
             Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
         }
@@ -134,13 +146,7 @@ impl FrameReader {
         if missing > 0 {
             self.large_frames = missing >= pool::MIN_POOLED as u64;
         }
-        let room = match usize::try_from(missing) {
-            Ok(0) if self.large_frames => MIN_CHUNK,
-            Ok(missing) if missing < pool::MIN_POOLED => self.chunk.max(missing),
-            Ok(missing) if missing <= MAX_FRAME_RESERVE => missing + MIN_CHUNK,
-            // Larger than that, the buffer doubles as the payload arrives.
-            _ => MAX_FRAME_RESERVE.max(self.buf.len()),
-        };
+        let room = read_room(missing, self.buf.len(), self.chunk, self.large_frames);
         self.make_room(room);
         let read = poll_read_buf(Pin::new(&mut self.io), cx, &mut (&mut self.buf).limit(room));
         match read {
@@ -220,6 +226,28 @@ impl FrameReader {
     }
 }
 
+/// How many bytes the next heap read may take, given the bytes `missing` from the frame
+/// whose payload is arriving (0 if none), the bytes the buffer already `holds`, the current
+/// `chunk` and whether frames are large:
+/// * between large frames, `MIN_CHUNK`: enough for the next header;
+/// * for a small frame, the buffer is filled up to `chunk` bytes in all (at least the rest
+///   of the frame, and at least `MIN_CHUNK`), so that it is one pool class of `chunk`
+///   bytes rather than `chunk` bytes more than it holds;
+/// * for a large frame, its rest plus `MIN_CHUNK` (the frame is read into memory of its
+///   own, and a little of the next one along);
+/// * past `MAX_FRAME_RESERVE`, that much (or as much as the buffer holds): the buffer
+///   doubles as the payload arrives.
+fn read_room(missing: u64, holds: usize, chunk: usize, large_frames: bool) -> usize {
+    match usize::try_from(missing) {
+        Ok(0) if large_frames => MIN_CHUNK,
+        Ok(missing) if missing < pool::MIN_POOLED => {
+            chunk.saturating_sub(holds).max(missing).max(MIN_CHUNK)
+        }
+        Ok(missing) if missing <= MAX_FRAME_RESERVE => missing + MIN_CHUNK,
+        _ => MAX_FRAME_RESERVE.max(holds),
+    }
+}
+
 impl Stream for FrameReader {
     type Item = ReadEvent;
 
@@ -264,5 +292,40 @@ impl Stream for FrameReader {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_frames_fill_the_buffer_up_to_the_chunk() {
+        // A full probe's 8 KiB are held; the read brings the buffer to 64 KiB in all.
+        assert_eq!(read_room(8 * 1024, 8 * 1024, 64 * 1024, false), 56 * 1024);
+        // Between frames, with nothing held: a whole chunk.
+        assert_eq!(read_room(0, 0, 128 * 1024, false), 128 * 1024);
+    }
+
+    #[test]
+    fn a_small_read_still_takes_the_rest_of_the_frame_and_a_minimum() {
+        // The buffer holds more than the chunk: the rest of the frame.
+        assert_eq!(read_room(40_000, 60_000, 32 * 1024, false), 40_000);
+        // Almost nothing missing and the chunk reached: at least MIN_CHUNK.
+        assert_eq!(read_room(10, 40_000, 32 * 1024, false), MIN_CHUNK);
+    }
+
+    #[test]
+    fn large_frames_get_their_rest_and_headers_a_minimum() {
+        let missing = 300 * 1024;
+        assert_eq!(
+            read_room(missing, 8, 8 * 1024, true),
+            300 * 1024 + MIN_CHUNK
+        );
+        assert_eq!(read_room(0, 0, 256 * 1024, true), MIN_CHUNK);
+        let huge = (MAX_FRAME_RESERVE as u64) * 4;
+        assert_eq!(read_room(huge, 10, MIN_CHUNK, true), MAX_FRAME_RESERVE);
+        let held = MAX_FRAME_RESERVE * 2;
+        assert_eq!(read_room(huge, held, MIN_CHUNK, true), held);
     }
 }
