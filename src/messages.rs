@@ -168,8 +168,8 @@ pub struct SessionStats {
 /// it, so while any message of a read is kept, that read's buffer stays allocated: at most
 /// 8 KiB for the first read after a pause, up to 256 KiB while small messages stream in
 /// (reads fill buffers of 8 KiB growing to 256 KiB), and the message's own size rounded up
-/// (to a power of two under 64 KiB, to 64 KiB steps above) for a larger one. To keep many small messages for long, copy them (`Bytes::copy_from_slice`) and
-/// drop the originals.
+/// (to a power of two under 64 KiB, to 64 KiB steps above) for a larger one. To keep many
+/// small messages for long, copy them (`Bytes::copy_from_slice`) and drop the originals.
 #[derive(Debug, Clone, PartialEq, Eq, Message)]
 #[rtype(result = "()")]
 pub enum Incoming {
