@@ -165,11 +165,12 @@ pub struct SessionStats {
 /// order; exactly one `Closed` is the last event of every session.
 ///
 /// Payloads are not copied out of the connection's read buffer: a message is a view of
-/// it, so while any message of a read is kept, that read's buffer stays allocated: at most
-/// 8 KiB for the first read after a pause, up to 256 KiB while small messages stream in
-/// (reads fill buffers of 8 KiB growing to 256 KiB), and the message's own size rounded up
-/// (to a power of two under 64 KiB, to 64 KiB steps above) for a larger one. To keep many
-/// small messages for long, copy them (`Bytes::copy_from_slice`) and drop the originals.
+/// it, so while any message of a read is kept, that read's buffer stays allocated: 8 KiB
+/// for a read of less than that after a pause, up to 256 KiB while small messages stream
+/// in (reads fill buffers of 8 KiB growing to 256 KiB), and the message's own size rounded
+/// up (to a power of two under 64 KiB, to 64 KiB steps above) for a larger one. To keep
+/// many small messages for long, copy them (`Bytes::copy_from_slice`) and drop the
+/// originals.
 #[derive(Debug, Clone, PartialEq, Eq, Message)]
 #[rtype(result = "()")]
 pub enum Incoming {

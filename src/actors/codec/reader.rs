@@ -27,7 +27,7 @@ use crate::proto::{Message, Receiver};
 /// Smallest and largest size a read fills the read buffer up to (what the buffer already
 /// holds counts toward it, so that the buffer is one pool class of this size). The chunk
 /// doubles after a read that filled all its room and halves after one that read less than
-/// a quarter of it.
+/// a quarter of it; reads into a free tail shorter than that (see [`read_room`]) leave it.
 const MIN_CHUNK: usize = 8 * 1024;
 const MAX_CHUNK: usize = 256 * 1024;
 /// Size of the on-stack buffer an idle connection reads into: while nothing arrives, a
@@ -146,11 +146,20 @@ impl FrameReader {
         if missing > 0 {
             self.large_frames = missing >= pool::MIN_POOLED as u64;
         }
-        let room = read_room(missing, self.buf.len(), self.chunk, self.large_frames);
+        let free_tail = self.buf.capacity() - self.buf.len();
+        let ReadRoom { room, tail_limited } = read_room(
+            missing,
+            self.buf.len(),
+            free_tail,
+            self.chunk,
+            self.large_frames,
+        );
         self.make_room(room);
         let read = poll_read_buf(Pin::new(&mut self.io), cx, &mut (&mut self.buf).limit(room));
         match read {
             Poll::Ready(Ok(_)) if missing == 0 && self.large_frames => {} // a header read
+            // How much a read into a shorter tail got says little about how much is waiting.
+            Poll::Ready(Ok(_)) if tail_limited => {}
             Poll::Ready(Ok(n)) if n >= room => self.chunk = (self.chunk * 2).min(MAX_CHUNK),
             Poll::Ready(Ok(n)) if n < self.chunk / 4 => {
                 self.chunk = (self.chunk / 2).max(MIN_CHUNK);
@@ -227,25 +236,57 @@ impl FrameReader {
 }
 
 /// How many bytes the next heap read may take, given the bytes `missing` from the frame
-/// whose payload is arriving (0 if none), the bytes the buffer already `holds`, the current
-/// `chunk` and whether frames are large:
+/// whose payload is arriving (0 if none), the bytes the buffer `holds`, the `free_tail`
+/// after them (its memory is the buffer's: messages sliced off its head do not give it
+/// back), the current `chunk` and whether frames are large:
 /// * between large frames, `MIN_CHUNK`: enough for the next header;
-/// * for a small frame, the buffer is filled up to `chunk` bytes in all (at least the rest
-///   of the frame, and at least `MIN_CHUNK`), so that it is one pool class of `chunk`
-///   bytes rather than `chunk` bytes more than it holds;
+/// * for a small frame, enough to bring what the buffer holds to `chunk` bytes (at least
+///   the rest of the frame, and at least `MIN_CHUNK`), so that a new buffer is one pool
+///   class of `chunk` bytes rather than `chunk` bytes more than it holds; but no more than
+///   the free tail when that is enough for the rest of the frame and `MIN_CHUNK`: a read
+///   right after a full probe then fills the chunk-sized buffer the probe went into,
+///   instead of moving to a new one;
 /// * for a large frame, its rest plus `MIN_CHUNK` (the frame is read into memory of its
 ///   own, and a little of the next one along);
 /// * past `MAX_FRAME_RESERVE`, that much (or as much as the buffer holds): the buffer
 ///   doubles as the payload arrives.
-fn read_room(missing: u64, holds: usize, chunk: usize, large_frames: bool) -> usize {
+fn read_room(
+    missing: u64,
+    holds: usize,
+    free_tail: usize,
+    chunk: usize,
+    large_frames: bool,
+) -> ReadRoom {
+    let sized = |room| ReadRoom {
+        room,
+        tail_limited: false,
+    };
     match usize::try_from(missing) {
-        Ok(0) if large_frames => MIN_CHUNK,
+        Ok(0) if large_frames => sized(MIN_CHUNK),
         Ok(missing) if missing < pool::MIN_POOLED => {
-            chunk.saturating_sub(holds).max(missing).max(MIN_CHUNK)
+            let least = missing.max(MIN_CHUNK);
+            let up_to_chunk = chunk.saturating_sub(holds).max(least);
+            if (least..up_to_chunk).contains(&free_tail) {
+                ReadRoom {
+                    room: free_tail,
+                    tail_limited: true,
+                }
+            } else {
+                sized(up_to_chunk)
+            }
         }
-        Ok(missing) if missing <= MAX_FRAME_RESERVE => missing + MIN_CHUNK,
-        _ => MAX_FRAME_RESERVE.max(holds),
+        Ok(missing) if missing <= MAX_FRAME_RESERVE => sized(missing + MIN_CHUNK),
+        _ => sized(MAX_FRAME_RESERVE.max(holds)),
     }
+}
+
+/// What [`read_room`] decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ReadRoom {
+    /// Bytes the read may take.
+    room: usize,
+    /// The room is the buffer's free tail, shorter than the chunk would make it.
+    tail_limited: bool,
 }
 
 impl Stream for FrameReader {
@@ -299,33 +340,47 @@ impl Stream for FrameReader {
 mod tests {
     use super::*;
 
+    const KIB: usize = 1024;
+
+    fn room(missing: u64, holds: usize, free_tail: usize, chunk: usize, large: bool) -> usize {
+        read_room(missing, holds, free_tail, chunk, large).room
+    }
+
     #[test]
     fn small_frames_fill_the_buffer_up_to_the_chunk() {
-        // A full probe's 8 KiB are held; the read brings the buffer to 64 KiB in all.
-        assert_eq!(read_room(8 * 1024, 8 * 1024, 64 * 1024, false), 56 * 1024);
+        // Half a 16 KiB frame held, no free tail: the read brings the buffer to 64 KiB.
+        assert_eq!(room(8 * 1024, 8 * KIB, 0, 64 * KIB, false), 56 * KIB);
         // Between frames, with nothing held: a whole chunk.
-        assert_eq!(read_room(0, 0, 128 * 1024, false), 128 * 1024);
+        assert_eq!(room(0, 0, 0, 128 * KIB, false), 128 * KIB);
+    }
+
+    #[test]
+    fn a_free_tail_that_is_enough_is_filled_instead_of_moving() {
+        // After a full probe into a 64 KiB buffer whose complete messages were sliced off:
+        // 500 bytes held, 56 KiB free after them.
+        assert_eq!(room(300, 500, 56 * KIB, 64 * KIB, false), 56 * KIB);
+        // A tail larger than the chunk asks for is not filled past it.
+        assert_eq!(room(0, 0, 200 * KIB, 32 * KIB, false), 32 * KIB);
+        // A tail too short for the rest of the frame is not used.
+        assert_eq!(room(20_000, 100, 16 * KIB, 64 * KIB, false), 64 * KIB - 100);
     }
 
     #[test]
     fn a_small_read_still_takes_the_rest_of_the_frame_and_a_minimum() {
         // The buffer holds more than the chunk: the rest of the frame.
-        assert_eq!(read_room(40_000, 60_000, 32 * 1024, false), 40_000);
+        assert_eq!(room(40_000, 60_000, 0, 32 * KIB, false), 40_000);
         // Almost nothing missing and the chunk reached: at least MIN_CHUNK.
-        assert_eq!(read_room(10, 40_000, 32 * 1024, false), MIN_CHUNK);
+        assert_eq!(room(10, 40_000, 0, 32 * KIB, false), MIN_CHUNK);
     }
 
     #[test]
     fn large_frames_get_their_rest_and_headers_a_minimum() {
         let missing = 300 * 1024;
-        assert_eq!(
-            read_room(missing, 8, 8 * 1024, true),
-            300 * 1024 + MIN_CHUNK
-        );
-        assert_eq!(read_room(0, 0, 256 * 1024, true), MIN_CHUNK);
+        assert_eq!(room(missing, 8, 0, 8 * KIB, true), 300 * KIB + MIN_CHUNK);
+        assert_eq!(room(0, 0, 0, 256 * KIB, true), MIN_CHUNK);
         let huge = (MAX_FRAME_RESERVE as u64) * 4;
-        assert_eq!(read_room(huge, 10, MIN_CHUNK, true), MAX_FRAME_RESERVE);
+        assert_eq!(room(huge, 10, 0, MIN_CHUNK, true), MAX_FRAME_RESERVE);
         let held = MAX_FRAME_RESERVE * 2;
-        assert_eq!(read_room(huge, held, MIN_CHUNK, true), held);
+        assert_eq!(room(huge, held, 0, MIN_CHUNK, true), held);
     }
 }
