@@ -349,7 +349,7 @@ mod tests {
     #[test]
     fn small_frames_fill_the_buffer_up_to_the_chunk() {
         // Half a 16 KiB frame held, no free tail: the read brings the buffer to 64 KiB.
-        assert_eq!(room(8 * 1024, 8 * KIB, 0, 64 * KIB, false), 56 * KIB);
+        assert_eq!(room(8 * KIB as u64, 8 * KIB, 0, 64 * KIB, false), 56 * KIB);
         // Between frames, with nothing held: a whole chunk.
         assert_eq!(room(0, 0, 0, 128 * KIB, false), 128 * KIB);
     }
@@ -375,7 +375,7 @@ mod tests {
 
     #[test]
     fn large_frames_get_their_rest_and_headers_a_minimum() {
-        let missing = 300 * 1024;
+        let missing = 300 * KIB as u64;
         assert_eq!(room(missing, 8, 0, 8 * KIB, true), 300 * KIB + MIN_CHUNK);
         assert_eq!(room(0, 0, 0, 256 * KIB, true), MIN_CHUNK);
         let huge = (MAX_FRAME_RESERVE as u64) * 4;
