@@ -10,8 +10,9 @@ use std::rc::Rc;
 use actix::prelude::*;
 use actix_ws_session::{ClientSession, Close, Incoming, Send};
 use bytes::Bytes;
+use common::ScriptedServer;
 use common::{close_cleanly, close_with, connect_quiet, connect_quiet_to, quiet};
-use common::{next_event, recorder, until_closed, within, EchoServer};
+use common::{frame, next_event, op, recorder, until_closed, within, EchoServer};
 
 #[actix_web::test]
 async fn text_and_binary_echo_including_empty_messages() {
@@ -91,6 +92,64 @@ async fn held_large_messages_keep_their_bytes_while_buffers_are_reused() {
     }
     close_cleanly(&mut session).await;
     server.stop().await;
+}
+
+/// Messages of many sizes, their bytes written in pieces that end anywhere (inside headers
+/// and payloads, at 8 KiB and just past it, in bursts and after pauses), so that reads
+/// fill a first 8 KiB, continue in the free tail of a buffer whose head the user still
+/// holds, or move a partial frame to a new buffer. Every other message is kept until the
+/// end: all must arrive whole, in order, and keep their bytes.
+#[actix_web::test]
+async fn kept_messages_stay_intact_whatever_the_read_boundaries() {
+    const SIZES: [usize; 9] = [1, 125, 126, 1000, 3000, 8190, 9000, 20_000, 70_000];
+    const PIECES: [usize; 8] = [8192, 5000, 8193, 1, 65_536, 2, 30_000, 700];
+    let pattern = |i: usize, len: usize| -> Vec<u8> {
+        (0..len)
+            .map(|j| (i * 131 + j * 7 + j / 251) as u8)
+            .collect()
+    };
+    let count = 3 * SIZES.len();
+    let mut wire = Vec::new();
+    for i in 0..count {
+        wire.extend_from_slice(&frame(op::BINARY, &pattern(i, SIZES[i % SIZES.len()])));
+    }
+    let server = ScriptedServer::start(move |peer| {
+        let mut rest = &wire[..];
+        for k in 0.. {
+            if rest.is_empty() {
+                break;
+            }
+            let (piece, tail) = rest.split_at(PIECES[k % PIECES.len()].min(rest.len()));
+            peer.write(piece);
+            rest = tail;
+            if k % 3 == 2 {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+        peer.finish_close_handshake()
+    });
+    let mut session = connect_quiet(server.url()).await;
+    let mut kept = Vec::new();
+    for i in 0..count {
+        match next_event(&mut session.incoming).await {
+            Incoming::Binary(message) if i % 2 == 0 => kept.push((i, message)),
+            Incoming::Binary(message) => {
+                assert!(
+                    message[..] == pattern(i, SIZES[i % SIZES.len()])[..],
+                    "message {i}"
+                )
+            }
+            other => panic!("expected binary message {i}, got {other:?}"),
+        }
+    }
+    for (i, message) in &kept {
+        let expected = pattern(*i, SIZES[i % SIZES.len()]);
+        assert!(message[..] == expected[..], "kept message {i} changed");
+    }
+    let (rest, _) = close_cleanly(&mut session).await;
+    assert!(rest.is_empty(), "unexpected events: {rest:?}");
+    let close = server.join().await;
+    assert_eq!(close.opcode, op::CLOSE);
 }
 
 /// After a large frame the reader reads small first (for the next header); a burst of
