@@ -103,16 +103,17 @@ async fn held_large_messages_keep_their_bytes_while_buffers_are_reused() {
 async fn kept_messages_stay_intact_whatever_the_read_boundaries() {
     const SIZES: [usize; 9] = [1, 125, 126, 1000, 3000, 8190, 9000, 20_000, 70_000];
     const PIECES: [usize; 8] = [8192, 5000, 8193, 1, 65_536, 2, 30_000, 700];
-    let pattern = |i: usize, len: usize| -> Vec<u8> {
+    // The bytes of message `i`: its size from SIZES, a pattern that differs per message.
+    let bytes_of = |i: usize| -> Vec<u8> {
+        let len = SIZES[i % SIZES.len()];
         (0..len)
             .map(|j| (i * 131 + j * 7 + j / 251) as u8)
             .collect()
     };
     let count = 3 * SIZES.len();
-    let mut wire = Vec::new();
-    for i in 0..count {
-        wire.extend_from_slice(&frame(op::BINARY, &pattern(i, SIZES[i % SIZES.len()])));
-    }
+    let wire: Vec<u8> = (0..count)
+        .flat_map(|i| frame(op::BINARY, &bytes_of(i)))
+        .collect();
     let server = ScriptedServer::start(move |peer| {
         let mut rest = &wire[..];
         for k in 0.. {
@@ -134,17 +135,13 @@ async fn kept_messages_stay_intact_whatever_the_read_boundaries() {
         match next_event(&mut session.incoming).await {
             Incoming::Binary(message) if i % 2 == 0 => kept.push((i, message)),
             Incoming::Binary(message) => {
-                assert!(
-                    message[..] == pattern(i, SIZES[i % SIZES.len()])[..],
-                    "message {i}"
-                )
+                assert!(message[..] == bytes_of(i)[..], "message {i}")
             }
             other => panic!("expected binary message {i}, got {other:?}"),
         }
     }
     for (i, message) in &kept {
-        let expected = pattern(*i, SIZES[i % SIZES.len()]);
-        assert!(message[..] == expected[..], "kept message {i} changed");
+        assert!(message[..] == bytes_of(*i)[..], "kept message {i} changed");
     }
     let (rest, _) = close_cleanly(&mut session).await;
     assert!(rest.is_empty(), "unexpected events: {rest:?}");
