@@ -18,6 +18,10 @@
 #                      on a 2-core box; our client is a single actix System)
 #   BENCH_ROWS         only rows whose label matches this grep -E pattern
 #   BENCH_SKIP_OURS=1  do not build/run actix-ws-session
+#   BENCH_SELF_CHECK=1 also run actix-ws-session a second time in every round, as
+#                      client "actix-ws-session-again" (after the peers): the table then
+#                      gives, per row, the paired ratio of the same binary to itself,
+#                      which is the row's noise on this machine (about 7 minutes)
 #
 # Only 127.0.0.1 is ever contacted. Every run is bounded by --duration-s and
 # by timeout(1); the echo server is stopped by PID on exit.
@@ -71,6 +75,9 @@ else
     CLIENTS+=(actix-ws-session)
 fi
 CLIENTS+=(tokio-tungstenite tokio-websockets awc-raw)
+if [ "${BENCH_SELF_CHECK:-0}" = 1 ] && [ "${CLIENTS[0]}" = actix-ws-session ]; then
+    CLIENTS+=(actix-ws-session-again)
+fi
 log "build done in $((SECONDS - B0)) s; clients: ${CLIENTS[*]}"
 
 # ---------------------------------------------------------------- server
@@ -121,7 +128,7 @@ ROWS=(
 run_one() { # client scenario size conns window messages dur round -> appends one JSON line
     local client=$1 scenario=$2 size=$3 conns=$4 window=$5 messages=$6 dur=$7 round=$8
     local -a cmd
-    if [ "$client" = actix-ws-session ]; then
+    if [ "$client" = actix-ws-session ] || [ "$client" = actix-ws-session-again ]; then
         cmd=("$OURS_BIN")
     else
         cmd=("$PEER_BIN/loadgen_peer" --client "$client" --threads "$CLIENT_THREADS")
@@ -137,6 +144,10 @@ run_one() { # client scenario size conns window messages dur round -> appends on
     local server1 line
     server1=$(server_cpu_ticks)
     line=$(printf '%s\n' "$out" | grep -E '^\{' | tail -n 1 || true)
+    # The self-check's second run of our binary is told apart by its client name.
+    if [ "$client" = actix-ws-session-again ]; then
+        line=${line/'"client":"actix-ws-session"'/'"client":"actix-ws-session-again"'}
+    fi
     if [ "$rc" -ne 0 ] || [ -z "$line" ]; then
         log "warning: $client $scenario size=$size conns=$conns failed (rc=$rc); see $LOGS/$client.err"
         return 0

@@ -13,13 +13,18 @@ lower-is-better metrics, highest) against. Throughput rows also show CPU time
 per message of the client and of the echo server, and the server's load
 (1.00 = one core): at 1.00 the server is the bottleneck and every client meets
 the same ceiling.
+With BENCH_SELF_CHECK=1 the results also hold a second run of our binary per round
+(client "actix-ws-session-again"). It is not a peer: each row then shows the
+paired ratio of the binary to itself, whose distance from 1.00 is what that row
+moves between two runs of one client on this machine.
 """
 import json
 import statistics
 import sys
 
 OURS = "actix-ws-session"
-CLIENT_ORDER = [OURS, "tokio-tungstenite", "tokio-websockets", "awc-raw", "fastwebsockets"]
+CONTROL = OURS + "-again"
+CLIENT_ORDER = [OURS, CONTROL, "tokio-tungstenite", "tokio-websockets", "awc-raw", "fastwebsockets"]
 SCEN_ORDER = ["echo-latency", "echo-throughput", "idle-conns", "mask-kernel"]
 # scenario -> (metric used for the ratio, higher_is_better, columns shown)
 SPEC = {
@@ -93,7 +98,8 @@ def fmt(v):
 
 
 def paired_ratios(per_client, metric):
-    """(peer, median over rounds of ours/peer) for each peer, pairing runs of the same round.
+    """(peer, median over rounds of ours/peer, the per-round ratios) for each peer, pairing
+    runs of the same round.
 
     The clients of one round run back to back, so a same-round ratio cancels the slow
     drift of a shared machine that medians taken per client keep."""
@@ -109,7 +115,7 @@ def paired_ratios(per_client, metric):
         theirs = by_round(runs)
         ratios = [ours[r] / theirs[r] for r in ours if r in theirs and theirs[r]]
         if ratios:
-            out.append((peer, statistics.median(ratios)))
+            out.append((peer, statistics.median(ratios), ratios))
     return out
 
 
@@ -138,7 +144,7 @@ def main():
         per_client = rows[k]
         clients = sorted(per_client, key=lambda c: (CLIENT_ORDER.index(c) if c in CLIENT_ORDER else 99, c))
         print(f"\n== {row_label(k)}")
-        print(f"  {'client':<18}" + "".join(f"{HEAD[c]:>14}" for c in cols) + f"{'runs':>6}")
+        print(f"  {'client':<24}" + "".join(f"{HEAD[c]:>14}" for c in cols) + f"{'runs':>6}")
         med = {}
         for c in clients:
             vals = {}
@@ -146,8 +152,9 @@ def main():
                 xs = [d[col] for d in per_client[c] if isinstance(d.get(col), (int, float))]
                 vals[col] = statistics.median(xs) if xs else None
             med[c] = vals
-            print(f"  {c:<18}" + "".join(f"{fmt(vals[col]):>14}" for col in cols) + f"{len(per_client[c]):>6}")
-        peers = [(c, v[metric]) for c, v in med.items() if c != OURS and v[metric] is not None]
+            print(f"  {c:<24}" + "".join(f"{fmt(vals[col]):>14}" for col in cols) + f"{len(per_client[c]):>6}")
+        peers = [(c, v[metric]) for c, v in med.items()
+                 if c not in (OURS, CONTROL) and v[metric] is not None]
         if not peers:
             continue
         best = (max if higher else min)(peers, key=lambda t: t[1])
@@ -158,10 +165,15 @@ def main():
         else:
             print(f"  ratio {OURS}/best peer ({best[0]}) on {HEAD[metric]}: {ours / best[1]:.2f}x ({better} is better)")
         paired = paired_ratios(per_client, metric)
+        control = [(r, rounds) for peer, r, rounds in paired if peer == CONTROL]
+        paired = [(peer, r) for peer, r, _ in paired if peer != CONTROL]
         if paired:
             strongest = (min if higher else max)(paired, key=lambda t: t[1])
             print(f"  paired ratio (median of same-round ratios) against the strongest peer "
                   f"({strongest[0]}): {strongest[1]:.2f}x")
+        for median, rounds in control:
+            print(f"  self-check: paired ratio of {OURS} to a second run of itself: "
+                  f"{median:.2f}x (rounds {min(rounds):.2f}-{max(rounds):.2f}; this row's noise)")
 
 
 if __name__ == "__main__":
