@@ -12,7 +12,10 @@
 //! else refers to their memory, i.e. once the user dropped every message sliced from them.
 //! It is per thread: the sessions of one arbiter share it, and nothing is locked. It keeps
 //! at most [`MAX_ENTRIES`] buffers and [`MAX_BYTES`] bytes; beyond that the oldest
-//! buffers are released to the allocator.
+//! buffers are released to the allocator. A buffer that waits unused for [`IDLE_RELEASE`]
+//! is released too: while the pool holds any, a task on the thread's arbiter looks every
+//! [`SWEEP_EVERY`], so the pool shrinks to what the current traffic uses and holds nothing
+//! soon after the traffic stops (a burst of 1 MiB messages used to leave 16 MiB in it).
 //!
 //! Every request from [`SMALL_FROM`] bytes up is served from the pool, in size classes: a
 //! power of two from [`SMALL_SIZE`] up to [`MIN_POOLED`] bytes, then multiples of
@@ -25,6 +28,7 @@
 //! are plain allocations of their exact size.
 
 use std::cell::RefCell;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
@@ -47,6 +51,11 @@ const GRANULE: usize = 64 * 1024;
 const MAX_ENTRIES: usize = 64;
 /// Most bytes kept per thread.
 const MAX_BYTES: usize = 16 << 20;
+/// How long a buffer may wait in the pool unused before it goes back to the allocator.
+/// Traffic reuses a buffer within milliseconds; a pause this long means it is not needed.
+const IDLE_RELEASE: Duration = Duration::from_secs(2);
+/// How often the pool looks for buffers unused that long, while it holds any.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// A buffer and the size of its whole allocation (a pooled handle may only be the tail of
 /// it, the head being sliced off into messages).
@@ -56,11 +65,20 @@ pub(crate) struct Pooled {
     pub(crate) size: usize,
 }
 
+/// A buffer in the pool and when it was given back.
+#[derive(Debug)]
+struct Kept {
+    pooled: Pooled,
+    since: Instant,
+}
+
 #[derive(Debug, Default)]
 struct Pool {
     /// Oldest first.
-    entries: Vec<Pooled>,
+    entries: Vec<Kept>,
     bytes: usize,
+    /// A task on this thread's arbiter is sweeping the pool (see [`sweep_while_kept`]).
+    sweeping: bool,
 }
 
 thread_local! {
@@ -107,8 +125,48 @@ pub(crate) fn take(size: usize) -> Pooled {
 /// of a class's size (a plain allocation, or one the allocator grew) are simply dropped.
 pub(crate) fn give(pooled: Pooled) {
     let kept = class_size(pooled.size) == pooled.size;
-    if kept && pooled.size <= MAX_BYTES {
-        POOL.with(|pool| pool.borrow_mut().give(pooled));
+    if !kept || pooled.size > MAX_BYTES {
+        return;
+    }
+    let start_sweeping = POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        pool.give(pooled, Instant::now());
+        !std::mem::replace(&mut pool.sweeping, true)
+    });
+    if start_sweeping {
+        start_sweeper();
+    }
+}
+
+/// Starts [`sweep_while_kept`] on the current thread's arbiter. Without one (outside an
+/// actix runtime), kept buffers wait to be reused or pushed out by the pool's bounds.
+fn start_sweeper() {
+    let started = actix_rt::Arbiter::try_current().is_some_and(|arbiter| {
+        // The arbiter runs the task on this thread, the one whose pool it sweeps.
+        arbiter.spawn(sweep_while_kept())
+    });
+    if !started {
+        POOL.with(|pool| pool.borrow_mut().sweeping = false);
+    }
+}
+
+/// Every [`SWEEP_EVERY`], releases the buffers that waited unused for [`IDLE_RELEASE`];
+/// ends once the pool is empty (the next [`give`] starts it again).
+async fn sweep_while_kept() {
+    loop {
+        actix_rt::time::sleep(SWEEP_EVERY).await;
+        let done = POOL.try_with(|pool| {
+            let mut pool = pool.borrow_mut();
+            let empty = pool.sweep(Instant::now());
+            if empty {
+                pool.sweeping = false;
+            }
+            empty
+        });
+        // Also ends if the thread is already tearing its pool down.
+        if done.unwrap_or(true) {
+            return;
+        }
     }
 }
 
@@ -123,7 +181,8 @@ impl Pool {
         // is the likeliest to still be in the CPU's caches. Cycling through the oldest
         // instead made every 1 MiB write batch and read buffer miss the cache (README,
         // "Buffer reuse").
-        for (i, entry) in self.entries.iter_mut().enumerate().rev() {
+        for (i, kept) in self.entries.iter_mut().enumerate().rev() {
+            let entry = &mut kept.pooled;
             let fits = if own_class_only {
                 entry.size == class
             } else {
@@ -140,19 +199,32 @@ impl Pool {
                 }
             }
         }
-        let entry = self.entries.remove(best?.0);
+        let entry = self.entries.remove(best?.0).pooled;
         self.bytes -= entry.size;
         Some(entry)
     }
 
-    fn give(&mut self, mut pooled: Pooled) {
+    fn give(&mut self, mut pooled: Pooled, now: Instant) {
         pooled.buf.clear();
         self.bytes += pooled.size;
-        self.entries.push(pooled);
+        self.entries.push(Kept { pooled, since: now });
         while self.entries.len() > MAX_ENTRIES || self.bytes > MAX_BYTES {
             let oldest = self.entries.remove(0);
-            self.bytes -= oldest.size;
+            self.bytes -= oldest.pooled.size;
         }
+    }
+
+    /// Releases the buffers given back at least [`IDLE_RELEASE`] before `now` (entries
+    /// are in the order they were given, so those are the first ones); returns whether
+    /// the pool is now empty.
+    fn sweep(&mut self, now: Instant) -> bool {
+        let idle = self
+            .entries
+            .partition_point(|kept| now.saturating_duration_since(kept.since) >= IDLE_RELEASE);
+        for released in self.entries.drain(..idle) {
+            self.bytes -= released.pooled.size;
+        }
+        self.entries.is_empty()
     }
 }
 
@@ -282,6 +354,72 @@ mod tests {
         let kept = POOL.with(|pool| pool.borrow().entries.len());
         give(small);
         POOL.with(|pool| assert_eq!(pool.borrow().entries.len(), kept));
+    }
+
+    #[test]
+    fn buffers_unused_for_a_while_are_released() {
+        let mut pool = Pool::default();
+        let start = Instant::now();
+        pool.give(take(MIN_POOLED), start);
+        pool.give(take(2 * MIN_POOLED), start + SWEEP_EVERY);
+        assert!(
+            !pool.sweep(start + IDLE_RELEASE / 2),
+            "nothing idle long enough yet"
+        );
+        assert_eq!(pool.entries.len(), 2);
+
+        assert!(!pool.sweep(start + IDLE_RELEASE));
+        assert_eq!(
+            pool.entries.len(),
+            1,
+            "only the first one was idle that long"
+        );
+        assert_eq!(pool.bytes, 2 * MIN_POOLED);
+
+        // Taking a buffer and giving it back makes it new again.
+        let again = pool.take(MIN_POOLED).expect("the kept buffer fits");
+        pool.give(again, start + IDLE_RELEASE);
+        assert!(!pool.sweep(start + SWEEP_EVERY + IDLE_RELEASE));
+        assert!(pool.sweep(start + 2 * IDLE_RELEASE));
+        assert_eq!(pool.bytes, 0);
+    }
+
+    #[actix_rt::test]
+    async fn the_thread_pool_empties_itself_after_the_traffic_stops() {
+        let held = |pool: &RefCell<Pool>| {
+            let pool = pool.borrow();
+            (pool.entries.len(), pool.sweeping)
+        };
+        give(take(MIN_POOLED));
+        give(take(SMALL_SIZE));
+        assert_eq!(POOL.with(held), (2, true), "kept, and a sweeper runs");
+
+        // Released after IDLE_RELEASE, found within SWEEP_EVERY; the bound is generous.
+        let deadline = Instant::now() + 5 * (IDLE_RELEASE + SWEEP_EVERY);
+        while POOL.with(held).0 > 0 && Instant::now() < deadline {
+            actix_rt::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(POOL.with(held).0, 0, "released while nothing used them");
+        // Let the sweeper see the empty pool and end.
+        actix_rt::time::sleep(2 * SWEEP_EVERY).await;
+        assert_eq!(POOL.with(held), (0, false), "the sweeper ended");
+
+        give(take(MIN_POOLED));
+        assert_eq!(
+            POOL.with(held),
+            (1, true),
+            "the next buffer starts it again"
+        );
+    }
+
+    #[test]
+    fn without_an_arbiter_buffers_wait_for_reuse() {
+        give(take(MIN_POOLED));
+        POOL.with(|pool| {
+            let pool = pool.borrow();
+            assert_eq!(pool.entries.len(), 1);
+            assert!(!pool.sweeping, "no runtime to sweep on");
+        });
     }
 
     #[test]
