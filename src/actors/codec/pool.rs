@@ -12,10 +12,11 @@
 //! else refers to their memory, i.e. once the user dropped every message sliced from them.
 //! It is per thread: the sessions of one arbiter share it, and nothing is locked. It keeps
 //! at most [`MAX_ENTRIES`] buffers and [`MAX_BYTES`] bytes; beyond that the oldest
-//! buffers are released to the allocator. A buffer that waits unused for [`IDLE_RELEASE`]
-//! is released too: while the pool holds any, a task on the thread's arbiter looks every
-//! [`SWEEP_EVERY`], so the pool shrinks to what the current traffic uses and holds nothing
-//! soon after the traffic stops (a burst of 1 MiB messages used to leave 16 MiB in it).
+//! buffers are released to the allocator. On an actix arbiter (where sessions run), a
+//! buffer that waits unused for [`IDLE_RELEASE`] is released too: while the pool holds
+//! any, a task on the arbiter looks every [`SWEEP_EVERY`], so the pool shrinks to what the
+//! current traffic uses and holds nothing a few seconds after the traffic stops (a burst
+//! of 1 MiB messages used to leave 16 MiB in it for the thread's lifetime).
 //!
 //! Every request from [`SMALL_FROM`] bytes up is served from the pool, in size classes: a
 //! power of two from [`SMALL_SIZE`] up to [`MIN_POOLED`] bytes, then multiples of
@@ -51,8 +52,9 @@ const GRANULE: usize = 64 * 1024;
 const MAX_ENTRIES: usize = 64;
 /// Most bytes kept per thread.
 const MAX_BYTES: usize = 16 << 20;
-/// How long a buffer may wait in the pool unused before it goes back to the allocator.
-/// Traffic reuses a buffer within milliseconds; a pause this long means it is not needed.
+/// How long a buffer may wait in the pool unused before it goes back to the allocator
+/// (the sweep finds it within [`SWEEP_EVERY`] more). Traffic reuses a buffer within
+/// milliseconds; a pause this long means it is not needed.
 const IDLE_RELEASE: Duration = Duration::from_secs(2);
 /// How often the pool looks for buffers unused that long, while it holds any.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -74,10 +76,11 @@ struct Kept {
 
 #[derive(Debug, Default)]
 struct Pool {
-    /// Oldest first.
+    /// In the order they were given back (`since` ascending; [`Pool::sweep`] relies on it).
     entries: Vec<Kept>,
     bytes: usize,
-    /// A task on this thread's arbiter is sweeping the pool (see [`sweep_while_kept`]).
+    /// A sweeper task was handed to this thread's arbiter and is not dropped yet (see
+    /// [`SweeperRunning`]).
     sweeping: bool,
 }
 
@@ -124,8 +127,8 @@ pub(crate) fn take(size: usize) -> Pooled {
 /// Returns a buffer whose contents are no longer needed. Buffers whose allocation is not
 /// of a class's size (a plain allocation, or one the allocator grew) are simply dropped.
 pub(crate) fn give(pooled: Pooled) {
-    let kept = class_size(pooled.size) == pooled.size;
-    if !kept || pooled.size > MAX_BYTES {
+    let class_sized = class_size(pooled.size) == pooled.size;
+    if !class_sized || pooled.size > MAX_BYTES {
         return;
     }
     let start_sweeping = POOL.with(|pool| {
@@ -141,30 +144,42 @@ pub(crate) fn give(pooled: Pooled) {
 /// Starts [`sweep_while_kept`] on the current thread's arbiter. Without one (outside an
 /// actix runtime), kept buffers wait to be reused or pushed out by the pool's bounds.
 fn start_sweeper() {
-    let started = actix_rt::Arbiter::try_current().is_some_and(|arbiter| {
-        // The arbiter runs the task on this thread, the one whose pool it sweeps.
-        arbiter.spawn(sweep_while_kept())
-    });
-    if !started {
-        POOL.with(|pool| pool.borrow_mut().sweeping = false);
+    let running = SweeperRunning;
+    // Only this thread's own arbiter will do: it runs the task on this thread, whose pool
+    // the task sweeps. If the arbiter is gone, `spawn` drops the task here at once.
+    if let Some(arbiter) = actix_rt::Arbiter::try_current() {
+        arbiter.spawn(async move {
+            let _running = running;
+            sweep_while_kept().await;
+        });
+    }
+}
+
+/// Held by the sweeper task: clears the pool's `sweeping` flag when the task ends or is
+/// dropped without ending (its arbiter stopped, or its runtime was dropped while the pool
+/// held buffers), so that the next [`give`] starts a new one. The task is dropped on the
+/// pool's thread in every case: by `spawn` when the arbiter is gone, otherwise by the
+/// arbiter's task set or its queue.
+struct SweeperRunning;
+
+impl Drop for SweeperRunning {
+    fn drop(&mut self) {
+        let _ = POOL.try_with(|pool| {
+            if let Ok(mut pool) = pool.try_borrow_mut() {
+                pool.sweeping = false;
+            }
+        });
     }
 }
 
 /// Every [`SWEEP_EVERY`], releases the buffers that waited unused for [`IDLE_RELEASE`];
-/// ends once the pool is empty (the next [`give`] starts it again).
+/// returns once the pool is empty (the next [`give`] starts a new sweeper).
 async fn sweep_while_kept() {
     loop {
         actix_rt::time::sleep(SWEEP_EVERY).await;
-        let done = POOL.try_with(|pool| {
-            let mut pool = pool.borrow_mut();
-            let empty = pool.sweep(Instant::now());
-            if empty {
-                pool.sweeping = false;
-            }
-            empty
-        });
+        let emptied = POOL.try_with(|pool| pool.borrow_mut().sweep(Instant::now()));
         // Also ends if the thread is already tearing its pool down.
-        if done.unwrap_or(true) {
+        if emptied.unwrap_or(true) {
             return;
         }
     }
@@ -399,10 +414,11 @@ mod tests {
         while POOL.with(held).0 > 0 && Instant::now() < deadline {
             actix_rt::time::sleep(Duration::from_millis(100)).await;
         }
-        assert_eq!(POOL.with(held).0, 0, "released while nothing used them");
-        // Let the sweeper see the empty pool and end.
-        actix_rt::time::sleep(2 * SWEEP_EVERY).await;
-        assert_eq!(POOL.with(held), (0, false), "the sweeper ended");
+        assert_eq!(
+            POOL.with(held),
+            (0, false),
+            "released while nothing used them, and the sweeper ended"
+        );
 
         give(take(MIN_POOLED));
         assert_eq!(
@@ -410,6 +426,38 @@ mod tests {
             (1, true),
             "the next buffer starts it again"
         );
+    }
+
+    fn sweeping() -> bool {
+        POOL.with(|pool| pool.borrow().sweeping)
+    }
+
+    #[test]
+    fn a_sweeper_dropped_with_its_runtime_lets_the_next_runtime_start_one() {
+        let first = actix_rt::System::new();
+        first.block_on(async {
+            give(take(MIN_POOLED));
+            assert!(sweeping());
+        });
+        drop(first); // with the buffer still in the pool, so the sweeper had not ended
+        assert!(!sweeping(), "the dropped sweeper cleared its flag");
+
+        let second = actix_rt::System::new();
+        second.block_on(async {
+            give(take(MIN_POOLED));
+            assert!(sweeping(), "a new sweeper for the new runtime");
+        });
+    }
+
+    #[actix_rt::test]
+    async fn a_sweeper_its_stopping_arbiter_never_runs_clears_its_flag() {
+        actix_rt::Arbiter::current().stop();
+        give(take(MIN_POOLED));
+        // The arbiter reads its stop, then drops the sweeper queued behind it.
+        for _ in 0..10 {
+            actix_rt::task::yield_now().await;
+        }
+        assert!(!sweeping(), "no sweeper is waiting to run");
     }
 
     #[test]
