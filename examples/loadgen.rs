@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release --example loadgen -- --url ws://127.0.0.1:PORT/ --scenario NAME \
 //!     --size BYTES --messages N --conns C --window W --duration-s S [--threads T] \
-//!     [--fragment-size BYTES] [--idle-echoes N]
+//!     [--fragment-size BYTES] [--idle-echoes N] [--park-spin-us US]
 //! ```
 //!
 //! Prints exactly one JSON line. Scenarios: `echo-latency` (one session, one message in
@@ -15,7 +15,9 @@
 //! its driving task on one arbiter. `--fragment-size` sets `Config::fragment_size`
 //! (default: the crate's default). `--idle-echoes N` makes every `idle-conns` session
 //! echo N messages of `--size` bytes, one at a time, before the hold (default 0), to
-//! measure what a session keeps after use.
+//! measure what a session keeps after use. `--park-spin-us US` runs every arbiter on
+//! `runtime::spinning_runtime` with a spin of US microseconds (default 0: actix's own
+//! runtime, which does not spin).
 
 use std::time::{Duration, Instant};
 
@@ -37,6 +39,7 @@ struct Args {
     threads: usize,
     fragment_size: usize,
     idle_echoes: u64,
+    park_spin: Duration,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -51,6 +54,7 @@ fn parse_args() -> Result<Args, String> {
         threads: 1,
         fragment_size: Config::default().fragment_size,
         idle_echoes: 0,
+        park_spin: Duration::ZERO,
     };
     let mut it = std::env::args().skip(1);
     while let Some(key) = it.next() {
@@ -70,6 +74,7 @@ fn parse_args() -> Result<Args, String> {
             "--threads" => a.threads = (number(&value)? as usize).max(1),
             "--fragment-size" => a.fragment_size = number(&value)? as usize,
             "--idle-echoes" => a.idle_echoes = number(&value)?,
+            "--park-spin-us" => a.park_spin = Duration::from_micros(number(&value)?),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -365,6 +370,23 @@ fn mask_kernel(a: &Args) -> Report {
     }
 }
 
+/// The runtime for an arbiter that spins for `spin` before it parks (see `--park-spin-us`).
+fn runtime(spin: Duration) -> tokio::runtime::Runtime {
+    actix_ws_session::runtime::spinning_runtime(spin).unwrap_or_else(|e| {
+        eprintln!("loadgen: cannot build a tokio runtime: {e}");
+        std::process::exit(1);
+    })
+}
+
+/// A new arbiter: actix's own runtime, or a spinning one if `spin` is not zero.
+fn new_arbiter(spin: Duration) -> Arbiter {
+    if spin.is_zero() {
+        Arbiter::new()
+    } else {
+        Arbiter::with_tokio_rt(move || runtime(spin))
+    }
+}
+
 fn main() {
     let a = match parse_args() {
         Ok(a) => a,
@@ -373,7 +395,12 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let system = actix_rt::System::new();
+    let spin = a.park_spin;
+    let system = if spin.is_zero() {
+        actix_rt::System::new()
+    } else {
+        actix_rt::System::with_tokio_rt(move || runtime(spin))
+    };
     // The scenario runs as a task on the arbiter, like application code in an actix
     // program, rather than as the runtime's top-level future: a wake-up between the
     // session's actors and the scenario then stays inside one scheduler tick (as the
@@ -383,7 +410,7 @@ fn main() {
         actix_rt::spawn(async move {
             let a = scenario;
             let arbiters: Vec<actix::ArbiterHandle> = std::iter::once(Arbiter::current())
-                .chain((1..a.threads).map(|_| Arbiter::new().handle()))
+                .chain((1..a.threads).map(|_| new_arbiter(a.park_spin).handle()))
                 .collect();
             match a.scenario.as_str() {
                 "echo-latency" => echo_latency(&a).await,

@@ -22,6 +22,9 @@
 #                      client "actix-ws-session-again" (after the peers): the table then
 #                      gives, per row, the paired ratio of the same binary to itself,
 #                      which is the row's noise on this machine (about 7 minutes)
+#   BENCH_PARK_SPIN_US=N run every client's runtime with a spin of N µs before its
+#                      thread parks (`--park-spin-us`, actix_ws_session::runtime::
+#                      spinning_runtime; default 0: each client's usual runtime)
 #
 # Only 127.0.0.1 is ever contacted. Every run is bounded by --duration-s and
 # by timeout(1); the echo server is stopped by PID on exit.
@@ -38,6 +41,8 @@ ROUNDS=${BENCH_ROUNDS:-3}
 IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
 SERVER_THREADS=${BENCH_SERVER_THREADS:-1}
 CLIENT_THREADS=${BENCH_CLIENT_THREADS:-1}
+PARK_SPIN_US=${BENCH_PARK_SPIN_US:-0}
+[[ "$PARK_SPIN_US" =~ ^[0-9]+$ ]] || { echo "BENCH_PARK_SPIN_US must be a number of microseconds" >&2; exit 2; }
 ROW_FILTER=${BENCH_ROWS:-}
 PEER_TARGET="$ROOT/target/bench-peers"
 PEER_BIN="$PEER_TARGET/release"
@@ -97,6 +102,7 @@ SERVER_PID=$!
 PORT=$(echo_port "$SERVER_OUT" "$SERVER_PID") || { log "echo server did not report its port (see $LOGS/echo_server.err)"; exit 1; }
 URL="ws://127.0.0.1:$PORT/"
 log "echo server (fastwebsockets, $SERVER_THREADS thread(s)) pid $SERVER_PID on $URL"
+[ "$PARK_SPIN_US" -eq 0 ] || log "every client's runtime spins $PARK_SPIN_US µs before its thread parks"
 
 # CPU accounting: /usr/bin/time for each client process (optional), /proc for the server.
 TIME_BIN=""
@@ -135,6 +141,9 @@ run_one() { # client scenario size conns window messages dur round -> appends on
     fi
     cmd+=(--url "$URL" --scenario "$scenario" --size "$size" --messages "$messages"
         --conns "$conns" --window "$window" --duration-s "$dur")
+    if [ "$PARK_SPIN_US" -gt 0 ]; then
+        cmd+=(--park-spin-us "$PARK_SPIN_US")
+    fi
     local limit=$((dur * 3 + 30)) out rc=0 cpu_file="$LOGS/cpu.tmp"
     local -a timed=()
     [ -n "$TIME_BIN" ] && timed=("$TIME_BIN" -f '%U %S' -o "$cpu_file")

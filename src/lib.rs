@@ -68,6 +68,7 @@ mod error;
 mod handle;
 mod messages;
 pub mod proto;
+pub mod runtime;
 
 pub use actors::session::{ClientSession, SendReply};
 pub use builder::{ClientBuilder, Connection};

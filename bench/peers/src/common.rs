@@ -19,6 +19,9 @@ pub struct Args {
     pub threads: usize,
     /// Concurrent handshakes while opening connections.
     pub connect_concurrency: usize,
+    /// Spin before the runtime's thread parks (`actix_ws_session::runtime::spinning_runtime`);
+    /// zero: the runtime as the client's own examples build it.
+    pub park_spin: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,7 +45,7 @@ impl Scenario {
 
 pub const USAGE: &str = "loadgen_peer --client tokio-tungstenite|tokio-websockets|awc-raw|fastwebsockets \
 --url ws://127.0.0.1:PORT/ --scenario echo-latency|echo-throughput|idle-conns|mask-kernel \
---size BYTES --messages N --conns C --window W --duration-s S [--threads T] [--connect-concurrency K]";
+--size BYTES --messages N --conns C --window W --duration-s S [--threads T] [--connect-concurrency K] [--park-spin-us US]";
 
 pub fn die(msg: &str) -> ! {
     eprintln!("loadgen_peer: {msg}\nusage: {USAGE}");
@@ -61,6 +64,7 @@ pub fn parse_args() -> Args {
         duration: Duration::from_secs(3),
         threads: 1,
         connect_concurrency: 256,
+        park_spin: Duration::ZERO,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -92,11 +96,15 @@ pub fn parse_args() -> Args {
             }
             "--threads" => a.threads = (num(&v) as usize).max(1),
             "--connect-concurrency" => a.connect_concurrency = (num(&v) as usize).max(1),
+            "--park-spin-us" => a.park_spin = Duration::from_micros(num(&v)),
             o => die(&format!("unknown argument {o}")),
         }
     }
     if a.client.is_empty() {
         die("--client is required");
+    }
+    if !a.park_spin.is_zero() && a.threads > 1 && a.client != "awc-raw" {
+        die("--park-spin-us builds current-thread runtimes: use it with --threads 1");
     }
     a
 }

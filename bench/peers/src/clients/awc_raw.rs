@@ -46,8 +46,15 @@ fn classify(f: &Frame) -> Inbound {
     }
 }
 
-fn system<F: std::future::Future>(fut: F) -> F::Output {
-    actix_rt::System::new().block_on(fut)
+fn system<F: std::future::Future>(park_spin: Duration, fut: F) -> F::Output {
+    if park_spin.is_zero() {
+        actix_rt::System::new().block_on(fut)
+    } else {
+        actix_rt::System::with_tokio_rt(move || {
+            actix_ws_session::runtime::spinning_runtime(park_spin).expect("tokio runtime")
+        })
+        .block_on(fut)
+    }
 }
 
 async fn open_all(url: &str, n: usize, concurrency: usize) -> Vec<Result<Ws, String>> {
@@ -89,7 +96,7 @@ pub fn run(a: &Args) -> Report {
     match a.scenario {
         Scenario::EchoLatency => {
             let a = a.clone();
-            system(async move {
+            system(a.park_spin, async move {
                 let mut ws = connect(&client(), &a.url).await.unwrap_or_else(|e| common::die(&e));
                 let p = common::payload(a.size);
                 common::latency_loop(&mut ws, || msg(&p), classify, a.size, a.messages, a.duration).await
@@ -103,7 +110,7 @@ pub fn run(a: &Args) -> Report {
                     let share = a.conns / threads + usize::from(t < a.conns % threads);
                     let a = a.clone();
                     let gate = gate.clone();
-                    std::thread::spawn(move || system(throughput_share(a, share, gate)))
+                    std::thread::spawn(move || system(a.park_spin, throughput_share(a, share, gate)))
                 })
                 .collect();
             let mut total = ConnResult::default();
@@ -118,7 +125,7 @@ pub fn run(a: &Args) -> Report {
         }
         Scenario::IdleConns => {
             let a = a.clone();
-            system(async move {
+            system(a.park_spin, async move {
                 let before = common::vm_rss_kib();
                 let start = Instant::now();
                 let conns: Vec<Ws> = open_all(&a.url, a.conns, a.connect_concurrency)

@@ -23,8 +23,11 @@ pub trait TokioClient: Send + Sync + 'static {
     fn classify(item: &Self::In) -> Inbound;
 }
 
-pub fn runtime(threads: usize) -> tokio::runtime::Runtime {
-    if threads <= 1 {
+pub fn runtime(threads: usize, park_spin: std::time::Duration) -> tokio::runtime::Runtime {
+    if !park_spin.is_zero() {
+        // parse_args allows a spin only with one thread.
+        actix_ws_session::runtime::spinning_runtime(park_spin)
+    } else if threads <= 1 {
         tokio::runtime::Builder::new_current_thread().enable_all().build()
     } else {
         tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()
@@ -34,7 +37,7 @@ pub fn runtime(threads: usize) -> tokio::runtime::Runtime {
 
 pub fn run<C: TokioClient>(client: C, a: &Args) -> Report {
     let client = Arc::new(client);
-    let rt = runtime(a.threads);
+    let rt = runtime(a.threads, a.park_spin);
     let a = a.clone();
     rt.block_on(async move {
         match a.scenario {
