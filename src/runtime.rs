@@ -15,9 +15,10 @@
 //! only microseconds does. The default actix runtime (what `actix::System::new()` and
 //! `Arbiter::new()` build) does not spin.
 
+use std::cell::RefCell;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::{Builder, Runtime};
@@ -62,10 +63,26 @@ pub fn spinning_runtime(spin: Duration) -> io::Result<Runtime> {
         let waits = Arc::new(Waits::new(spin));
         let before = Arc::clone(&waits);
         builder
-            .on_thread_park(move || before.before_blocking())
+            .on_thread_park(move || {
+                mark_spinning(&before);
+                before.before_blocking();
+            })
             .on_thread_unpark(move || waits.after_blocking());
     }
     builder.build()
+}
+
+thread_local! {
+    /// The waits of the spinning runtime this thread last parked on; dead once that
+    /// runtime is dropped.
+    static SPINNING: RefCell<Weak<Waits>> = const { RefCell::new(Weak::new()) };
+}
+
+/// Whether the current thread runs a runtime built by [`spinning_runtime`] (one that is
+/// still alive and has parked at least once). The codec actor writes pipelined frames at
+/// once there instead of waiting scheduler turns for more to join them.
+pub(crate) fn spins_before_parking() -> bool {
+    SPINNING.with(|spinning| spinning.borrow().strong_count() > 0)
 }
 
 /// What one runtime thread knows about its waits for I/O (the runtime calls both hooks on
@@ -110,6 +127,16 @@ impl Waits {
         let waited = self.now().saturating_sub(began);
         self.last_wait.store(waited, Ordering::Relaxed);
     }
+}
+
+/// Records on the current thread that it runs the spinning runtime of `waits`.
+fn mark_spinning(waits: &Arc<Waits>) {
+    SPINNING.with(|spinning| {
+        let mut spinning = spinning.borrow_mut();
+        if !Weak::ptr_eq(&spinning, &Arc::downgrade(waits)) {
+            *spinning = Arc::downgrade(waits);
+        }
+    });
 }
 
 /// Whether a thread whose previous wait lasted `last_wait_ns` should spin for `spin`
@@ -168,6 +195,26 @@ mod tests {
         let started = Instant::now();
         spin_for(Duration::from_micros(200));
         assert!(started.elapsed() >= Duration::from_micros(200));
+    }
+
+    #[test]
+    fn a_thread_spins_while_its_spinning_runtime_lives() {
+        std::thread::spawn(|| {
+            assert!(!spins_before_parking());
+            let rt = spinning_runtime(SPIN).expect("runtime");
+            rt.block_on(async { tokio::time::sleep(Duration::from_millis(2)).await });
+            assert!(spins_before_parking(), "not marked after parking");
+            drop(rt);
+            assert!(
+                !spins_before_parking(),
+                "still marked after the runtime is gone"
+            );
+            let plain = spinning_runtime(Duration::ZERO).expect("runtime");
+            plain.block_on(async { tokio::time::sleep(Duration::from_millis(2)).await });
+            assert!(!spins_before_parking(), "a plain runtime is marked");
+        })
+        .join()
+        .expect("the test thread panicked");
     }
 
     #[test]
