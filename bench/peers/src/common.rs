@@ -19,7 +19,7 @@ pub struct Args {
     pub threads: usize,
     /// Concurrent handshakes while opening connections.
     pub connect_concurrency: usize,
-    /// Spin before the runtime's thread parks (`actix_ws_session::runtime::spinning_runtime`);
+    /// Spin before the runtime's thread parks (`spin::spinning_runtime`);
     /// zero: the runtime as the client's own examples build it.
     pub park_spin: Duration,
 }

@@ -2,6 +2,7 @@
 //! Each client's driver lives in its own module under `clients/`.
 
 pub mod common;
+pub mod spin;
 pub mod clients {
     pub mod awc_raw;
     pub mod fastwebsockets_mask;

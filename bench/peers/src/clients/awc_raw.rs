@@ -51,7 +51,7 @@ fn system<F: std::future::Future>(park_spin: Duration, fut: F) -> F::Output {
         actix_rt::System::new().block_on(fut)
     } else {
         actix_rt::System::with_tokio_rt(move || {
-            actix_ws_session::runtime::spinning_runtime(park_spin).expect("tokio runtime")
+            crate::spin::spinning_runtime(park_spin).expect("tokio runtime")
         })
         .block_on(fut)
     }

@@ -26,7 +26,7 @@ pub trait TokioClient: Send + Sync + 'static {
 pub fn runtime(threads: usize, park_spin: std::time::Duration) -> tokio::runtime::Runtime {
     if !park_spin.is_zero() {
         // parse_args allows a spin only with one thread.
-        actix_ws_session::runtime::spinning_runtime(park_spin)
+        crate::spin::spinning_runtime(park_spin)
     } else if threads <= 1 {
         tokio::runtime::Builder::new_current_thread().enable_all().build()
     } else {
