@@ -133,7 +133,7 @@ impl Waits {
 fn mark_spinning(waits: &Arc<Waits>) {
     SPINNING.with(|spinning| {
         let mut spinning = spinning.borrow_mut();
-        if !Weak::ptr_eq(&spinning, &Arc::downgrade(waits)) {
+        if !std::ptr::eq(spinning.as_ptr(), Arc::as_ptr(waits)) {
             *spinning = Arc::downgrade(waits);
         }
     });
