@@ -32,10 +32,11 @@ pub const DENSE_WAITS: u32 = 4;
 /// waiting for I/O it spins for `spin`, as long as its previous wait was shorter than
 /// [`DENSE_WAITS`] × `spin`. A `spin` of zero builds a runtime that never spins.
 ///
-/// A few microseconds are enough (10 µs on this project's benchmark machine, README
-/// "Performance"); longer spins delay messages that arrive during the spin, since the
-/// thread does not look at its sockets while it spins. Use it for the threads that carry
-/// sessions, on machines where those threads have cores of their own:
+/// A few microseconds are enough (10 µs on this project's benchmark machine;
+/// `bench/RESULTS.md`, "Spinning before parking"); longer spins delay messages that arrive
+/// during the spin, since the thread does not look at its sockets while it spins. Use it
+/// for the threads that carry sessions, on machines where those threads have cores of their
+/// own:
 ///
 /// ```no_run
 /// use std::time::Duration;

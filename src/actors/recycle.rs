@@ -2,14 +2,14 @@
 //! allocations instead of asking the allocator every time.
 //!
 //! A batch of pipelined messages crosses several short-lived vectors: the session's frames
-//! on their way to the codec, the codec's queue and the frames of the write in flight,
-//! the messages of one read and the events handed to the stream. Allocated per batch, the
+//! on their way to the codec, the codec's queue and the frames of the write in flight, the
+//! messages of one read and the events handed to the stream. Allocated per batch, the
 //! larger of them are exactly the requests that make glibc's allocator merge all its
 //! recently freed small blocks (`malloc_consolidate`), which slowed every allocation after
-//! it: about 530 of 2,940 instructions per pipelined message went there (README,
-//! "Allocations per batch"). Taken from the thread's shelf and put back once emptied,
-//! they cost no allocation in a steady stream, while a session that waits holds none of
-//! them: what it does not use is on the shelf, shared by the sessions of its thread.
+//! it: about 530 of 2,940 instructions per pipelined message went there (bench/RESULTS.md,
+//! "Allocations per batch"). Taken from the thread's shelf and put back once emptied, they
+//! cost no allocation in a steady stream, while a session that waits holds none of them:
+//! what it does not use is on the shelf, shared by the sessions of its thread.
 //!
 //! Each element type has its own shelf ([`Recyclable`]), holding at most [`MAX_KEPT`]
 //! vectors of at most [`MAX_VEC_BYTES`] bytes each. Nothing is locked: a vector given back

@@ -144,9 +144,9 @@ impl CodecActor {
     /// the replies the session makes to them join this batch) before it is written; and
     /// another turn, up to [`MAX_DEFERRED_TURNS`], while reads keep bringing messages.
     ///
-    /// Writing right away instead makes many small writes that land while the peer is
-    /// still sending, which costs the peer more CPU time per message: against a saturated
-    /// echo server this wait raised msgs/s by 7–9 % at 1 KiB (README, "Write timing").
+    /// Writing right away instead makes many small writes that land while the peer is still
+    /// sending, which costs the peer more CPU time per message: against a saturated echo
+    /// server this wait raised msgs/s by 7–9 % at 1 KiB (bench/RESULTS.md, "Write timing").
     /// On a thread that spins before it parks ([`runtime::spinning_runtime`]) the spin
     /// already lets messages gather between reads, and waiting turns as well cost 3–6 %
     /// of msgs/s there: such a thread writes at once.

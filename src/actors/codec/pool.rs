@@ -21,12 +21,12 @@
 //! Every request from [`SMALL_FROM`] bytes up is served from the pool, in size classes: a
 //! power of two from [`SMALL_SIZE`] up to [`MIN_POOLED`] bytes, then multiples of
 //! [`GRANULE`]. A request under [`MIN_POOLED`] bytes takes only a buffer of its own class,
-//! so a small message never pins a large buffer; a larger request takes the smallest
-//! buffer that fits. Allocated per read or per batch instead, the small and medium sizes
-//! made glibc's allocator merge its recently freed small blocks (README, "Allocations per
-//! batch"), and trim and regrow its heap, so that reads of 16 KiB messages landed in fresh
-//! memory and page-faulted (README, "Medium buffers"). Requests below [`SMALL_FROM`] bytes
-//! are plain allocations of their exact size.
+//! so a small message never pins a large buffer; a larger request takes the smallest buffer
+//! that fits. Allocated per read or per batch instead, the small and medium sizes made
+//! glibc's allocator merge its recently freed small blocks (bench/RESULTS.md, "Allocations
+//! per batch"), and trim and regrow its heap, so that reads of 16 KiB messages landed in
+//! fresh memory and page-faulted (bench/RESULTS.md, "Medium buffers"). Requests below
+//! [`SMALL_FROM`] bytes are plain allocations of their exact size.
 
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
@@ -45,10 +45,10 @@ const SMALL_SIZE: usize = 8 * 1024;
 /// From [`MIN_POOLED`] bytes up, allocation sizes are rounded up to a multiple of this, so
 /// that buffers for messages of about the same size are interchangeable.
 const GRANULE: usize = 64 * 1024;
-/// Most buffers kept per thread. Many sessions on one thread return buffers in bursts:
-/// with 16, 3 % of the requests at 200 sessions × 16 KiB found none free and allocated,
-/// often into memory the allocator had just handed back to the kernel, which then
-/// page-faulted (README, "Medium buffers"). [`MAX_BYTES`] bounds what the pool holds.
+/// Most buffers kept per thread. Many sessions on one thread return buffers in bursts: with
+/// 16, 3 % of the requests at 200 sessions × 16 KiB found none free and allocated, often
+/// into memory the allocator had just handed back to the kernel, which then page-faulted
+/// (bench/RESULTS.md, "Medium buffers"). [`MAX_BYTES`] bounds what the pool holds.
 const MAX_ENTRIES: usize = 64;
 /// Most bytes kept per thread.
 const MAX_BYTES: usize = 16 << 20;
@@ -194,8 +194,8 @@ impl Pool {
         let mut best: Option<(usize, usize)> = None;
         // Newest first, so that of equal sizes the buffer returned last wins: its memory
         // is the likeliest to still be in the CPU's caches. Cycling through the oldest
-        // instead made every 1 MiB write batch and read buffer miss the cache (README,
-        // "Buffer reuse").
+        // instead made every 1 MiB write batch and read buffer miss the cache
+        // (bench/RESULTS.md, "Buffer reuse").
         for (i, kept) in self.entries.iter_mut().enumerate().rev() {
             let entry = &mut kept.pooled;
             let fits = if own_class_only {
