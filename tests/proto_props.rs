@@ -5,9 +5,9 @@
 //! and messages the stream was built from, or the same stream fed at once.
 
 use actix_ws_session::proto::{
-    apply_mask, apply_mask_from, encode_message, write_frame, CloseFrame, Frame, FrameDecoder,
-    FrameHeader, Message, OpCode, ProtocolError, Receiver, ReceiverLimits, Utf8Validator,
-    MAX_CONTROL_PAYLOAD,
+    apply_mask, apply_mask_from, encode_message, write_frame, CloseFrame, DeflateParams, Deflater,
+    Frame, FrameDecoder, FrameHeader, Inflater, Message, OpCode, ProtocolError, Receiver,
+    ReceiverLimits, Utf8Validator, MAX_CONTROL_PAYLOAD, RSV1,
 };
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
@@ -178,7 +178,15 @@ fn receive(
     sizes: &[usize],
     limits: ReceiverLimits,
 ) -> (Vec<Message>, Option<ProtocolError>) {
-    let mut receiver = Receiver::new(limits);
+    receive_with(Receiver::new(limits), stream, sizes)
+}
+
+/// As [`receive`], with a receiver built by the caller.
+fn receive_with(
+    mut receiver: Receiver,
+    stream: &[u8],
+    sizes: &[usize],
+) -> (Vec<Message>, Option<ProtocolError>) {
     let mut buf = BytesMut::new();
     let mut messages = Vec::new();
     for piece in split(stream, sizes) {
@@ -529,6 +537,83 @@ proptest! {
             }
         }
         prop_assert_eq!(&at_once, &chunked);
+    }
+
+    /// Messages compressed as a server would (permessage-deflate, with or without context
+    /// takeover), fragmented and fed in pieces, inflate to exactly what was sent, up to the
+    /// first that must fail: over the size limit (1009) or, for text, not UTF-8 (1007).
+    #[test]
+    fn compressed_messages_inflate_to_what_was_sent(
+        messages in prop::collection::vec(
+            (any::<bool>(), prop_oneof![
+                2 => any::<String>().prop_map(String::into_bytes),
+                1 => prop::collection::vec(any::<u8>(), 0..600),
+                1 => (0..3000usize, any::<u64>()).prop_map(|(len, seed)| vec![(seed % 7) as u8 + b'a'; len]),
+            ]),
+            1..6,
+        ),
+        fragments in 1..5usize,
+        reset_each_message in any::<bool>(),
+        sizes in chunk_sizes(),
+    ) {
+        const MAX_MESSAGE: usize = 2048;
+        let params = DeflateParams {
+            client_no_context_takeover: reset_each_message,
+            server_no_context_takeover: reset_each_message,
+            client_max_window_bits: 15,
+            server_max_window_bits: 15,
+        };
+        let mut server = Deflater::new(&params, 6);
+        let mut wire = BytesMut::new();
+        for (text, payload) in &messages {
+            let compressed = server.compress(payload);
+            let pieces: Vec<&[u8]> = compressed.chunks(compressed.len().div_ceil(fragments)).collect();
+            for (i, piece) in pieces.iter().enumerate() {
+                let opcode = match (i, text) {
+                    (0, true) => OpCode::Text,
+                    (0, false) => OpCode::Binary,
+                    _ => OpCode::Continuation,
+                };
+                let rsv = if i == 0 { RSV1 } else { 0 };
+                write_frame(&mut wire, opcode, i + 1 == pieces.len(), rsv, piece, None);
+            }
+        }
+        let limits = ReceiverLimits { max_frame_size: 1 << 20, max_message_size: MAX_MESSAGE, allowed_rsv: 0 };
+        let (received, error) = receive_with(Receiver::with_inflater(limits, Inflater::new(&params)), &wire, &sizes);
+
+        let must_fail = |(text, payload): &(bool, Vec<u8>)| {
+            payload.len() > MAX_MESSAGE || (*text && std::str::from_utf8(payload).is_err())
+        };
+        let first_bad = messages.iter().position(must_fail);
+        prop_assert_eq!(received.len(), first_bad.unwrap_or(messages.len()));
+        for (message, (text, payload)) in received.iter().zip(&messages) {
+            match message {
+                Message::Text(got) => {
+                    prop_assert!(*text);
+                    prop_assert_eq!(got.as_bytes(), &payload[..]);
+                }
+                Message::Binary(got) => {
+                    prop_assert!(!*text);
+                    prop_assert_eq!(&got[..], &payload[..]);
+                }
+                other => prop_assert!(false, "unexpected {:?}", other),
+            }
+        }
+        match first_bad {
+            None => prop_assert!(error.is_none(), "unexpected {:?}", error),
+            Some(i) => {
+                let code = error.map(|e| e.close_code().as_u16());
+                let (text, payload) = &messages[i];
+                let too_large = payload.len() > MAX_MESSAGE;
+                let not_text = *text && std::str::from_utf8(payload).is_err();
+                // Both wrong: the size is checked as each fragment inflates, the text as
+                // it comes out, so either may be found first.
+                prop_assert!(
+                    (too_large && code == Some(1009)) || (not_text && code == Some(1007)),
+                    "message {} failed with {:?}", i, code
+                );
+            }
+        }
     }
 
     /// The incremental validator agrees with `std::str::from_utf8` and fails in the piece

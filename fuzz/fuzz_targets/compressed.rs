@@ -1,0 +1,152 @@
+//! permessage-deflate through `Receiver::poll`: the input's messages are compressed as a
+//! server would (one compressor for the connection, reset per message or not), split into
+//! fragments, framed and fed in small reads to a receiver with an inflater.
+//!
+//! Input: byte 0 picks the read size (bits 0–4), the server's context takeover (bit 5),
+//! text or binary (bit 6) and whether one compressed byte is corrupted (bit 7); byte 1 the
+//! fragments per message (1–4) and byte 2 which compressed byte is corrupted; the rest,
+//! split at 0xFF, are the messages (at most 8).
+//!
+//! Without corruption every message must come out as it went in, up to the first one over
+//! the size limit (which fails with 1009) or, for text, not UTF-8 (1007). With
+//! corruption anything may fail, but only with 1002, 1007 or 1009, and what comes out
+//! still obeys the limits and is valid UTF-8 when it is text.
+#![no_main]
+
+use actix_ws_session::proto::{
+    write_frame, DeflateParams, Deflater, Inflater, Message, OpCode, ProtocolError, Receiver,
+    ReceiverLimits, RSV1,
+};
+use bytes::BytesMut;
+use libfuzzer_sys::fuzz_target;
+
+/// Largest inflated message the receiver accepts.
+const MAX_MESSAGE: usize = 1024;
+
+fuzz_target!(|data: &[u8]| {
+    let [selector, fragmenting, corrupt_at, rest @ ..] = data else {
+        return;
+    };
+    let chunk = usize::from(selector & 0x1F) + 1;
+    let reset_each_message = selector & 0x20 != 0;
+    let text = selector & 0x40 != 0;
+    let corrupt = selector & 0x80 != 0;
+    let fragments_per_message = usize::from(fragmenting % 4) + 1;
+    let messages: Vec<&[u8]> = rest.split(|&b| b == 0xFF).take(8).collect();
+
+    // The server's side: its compressor, as the parameters in force describe it.
+    let params = DeflateParams {
+        client_no_context_takeover: reset_each_message,
+        server_no_context_takeover: reset_each_message,
+        client_max_window_bits: 15,
+        server_max_window_bits: 15,
+    };
+    let mut server = Deflater::new(&params, 6);
+    let mut wire = BytesMut::new();
+    let mut corrupted = false;
+    for message in &messages {
+        let mut compressed = server.compress(message);
+        if corrupt && !corrupted {
+            let at = usize::from(*corrupt_at) % compressed.len();
+            compressed[at] ^= 0x5A;
+            corrupted = true;
+        }
+        let opcode = if text { OpCode::Text } else { OpCode::Binary };
+        let piece = compressed.len().div_ceil(fragments_per_message).max(1);
+        let pieces: Vec<&[u8]> = compressed.chunks(piece).collect();
+        for (i, payload) in pieces.iter().enumerate() {
+            let first = i == 0;
+            write_frame(
+                &mut wire,
+                if first { opcode } else { OpCode::Continuation },
+                i + 1 == pieces.len(),
+                if first { RSV1 } else { 0 },
+                payload,
+                None,
+            );
+        }
+    }
+
+    // The client's side.
+    let limits = ReceiverLimits {
+        max_frame_size: 1 << 20,
+        max_message_size: MAX_MESSAGE,
+        allowed_rsv: 0,
+    };
+    let mut receiver = Receiver::with_inflater(limits, Inflater::new(&params));
+    let mut buf = BytesMut::new();
+    let mut received = Vec::new();
+    let mut failure = None;
+    'feed: for piece in wire.chunks(chunk) {
+        buf.extend_from_slice(piece);
+        loop {
+            match receiver.poll(&mut buf) {
+                Ok(Some(message)) => received.push(message),
+                Ok(None) => break,
+                Err(error) => {
+                    failure = Some(error);
+                    break 'feed;
+                }
+            }
+        }
+    }
+
+    for message in &received {
+        match message {
+            Message::Text(text) => {
+                assert!(std::str::from_utf8(text.as_bytes()).is_ok());
+                assert!(text.len() <= MAX_MESSAGE);
+            }
+            Message::Binary(data) => assert!(data.len() <= MAX_MESSAGE),
+            other => panic!("only data messages were sent, received {other:?}"),
+        }
+    }
+    if let Some(error) = &failure {
+        let code = error.close_code().as_u16();
+        assert!(
+            matches!(code, 1002 | 1007 | 1009),
+            "{error:?} maps to close code {code}"
+        );
+    }
+    if !corrupt {
+        expect_exactly(&messages, text, &received, failure.as_ref());
+    }
+});
+
+/// Without corruption: every message as sent, up to the first that must fail, which fails
+/// with its own code.
+fn expect_exactly(
+    sent: &[&[u8]],
+    text: bool,
+    received: &[Message],
+    failure: Option<&ProtocolError>,
+) {
+    let first_bad = sent
+        .iter()
+        .position(|m| m.len() > MAX_MESSAGE || (text && std::str::from_utf8(m).is_err()));
+    let expected_ok = first_bad.unwrap_or(sent.len());
+    assert_eq!(received.len(), expected_ok, "messages before the failure");
+    for (message, original) in received.iter().zip(sent) {
+        let bytes: &[u8] = match message {
+            Message::Text(text) => text.as_bytes(),
+            Message::Binary(data) => data,
+            _ => unreachable!("checked above"),
+        };
+        assert_eq!(bytes, *original);
+    }
+    match first_bad {
+        None => assert!(failure.is_none(), "unexpected {failure:?}"),
+        Some(i) => {
+            let code = failure
+                .unwrap_or_else(|| panic!("message {i} should have failed"))
+                .close_code()
+                .as_u16();
+            // Text that is both too large and not UTF-8 may fail either way: the size is
+            // checked as each fragment inflates, the text as it comes out.
+            let too_large = sent[i].len() > MAX_MESSAGE;
+            let not_text = text && std::str::from_utf8(sent[i]).is_err();
+            let allowed = (too_large && code == 1009) || (not_text && code == 1007);
+            assert!(allowed, "message {i} failed with {code}");
+        }
+    }
+}
