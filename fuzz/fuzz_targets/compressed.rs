@@ -14,7 +14,7 @@
 #![no_main]
 
 use actix_ws_session::proto::{
-    write_frame, DeflateParams, Deflater, Inflater, Message, OpCode, ProtocolError, Receiver,
+    write_frame, DeflateConfig, Deflater, Inflater, Message, OpCode, ProtocolError, Receiver,
     ReceiverLimits, RSV1,
 };
 use bytes::BytesMut;
@@ -34,13 +34,16 @@ fuzz_target!(|data: &[u8]| {
     let fragments_per_message = usize::from(fragmenting % 4) + 1;
     let messages: Vec<&[u8]> = rest.split(|&b| b == 0xFF).take(8).collect();
 
-    // The server's side: its compressor, as the parameters in force describe it.
-    let params = DeflateParams {
-        client_no_context_takeover: reset_each_message,
-        server_no_context_takeover: reset_each_message,
-        client_max_window_bits: 15,
-        server_max_window_bits: 15,
+    // The parameters as the client negotiates them. The server's compressor is built like
+    // the client's own (the `client_*` parameters), so both reset per message or neither.
+    let answer = if reset_each_message {
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+    } else {
+        "permessage-deflate"
     };
+    let params = DeflateConfig::default()
+        .accept(answer)
+        .expect("a well-formed answer to the default offer");
     let mut server = Deflater::new(&params, 6);
     let mut wire = BytesMut::new();
     let mut corrupted = false;
