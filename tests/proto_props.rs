@@ -5,9 +5,9 @@
 //! and messages the stream was built from, or the same stream fed at once.
 
 use actix_ws_session::proto::{
-    apply_mask, apply_mask_from, encode_message, write_frame, CloseFrame, DeflateParams, Deflater,
-    Frame, FrameDecoder, FrameHeader, Inflater, Message, OpCode, ProtocolError, Receiver,
-    ReceiverLimits, Utf8Validator, MAX_CONTROL_PAYLOAD, RSV1,
+    apply_mask, apply_mask_from, encode_message, write_frame, CloseFrame, DeflateConfig,
+    DeflateParams, Deflater, Frame, FrameDecoder, FrameHeader, Inflater, Message, OpCode,
+    ProtocolError, Receiver, ReceiverLimits, Utf8Validator, MAX_CONTROL_PAYLOAD, RSV1,
 };
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
@@ -620,6 +620,77 @@ proptest! {
                     "message {} failed with {:?}", i, code
                 );
             }
+        }
+    }
+
+    /// A server's `Sec-WebSocket-Extensions` answer, in any parameter order, spacing, name
+    /// case and quoting, is read back as the parameters it states, or refused exactly when
+    /// it breaks the offer: it drops a `server_no_context_takeover` the client asked for,
+    /// or limits the client's window without having been offered to.
+    #[test]
+    fn deflate_answers_are_read_as_they_state(
+        offer in (any::<bool>(), any::<bool>(), any::<bool>()),
+        server_no_context_takeover in any::<bool>(),
+        client_no_context_takeover in any::<bool>(),
+        server_max_window_bits in prop::option::of(8..=15u8),
+        client_max_window_bits in prop::option::of(9..=15u8),
+        quoted in any::<bool>(),
+        spaces in prop_oneof![Just(""), Just(" "), Just("  ")],
+        upper_name in any::<bool>(),
+        order in Just((0..4usize).collect::<Vec<_>>()).prop_shuffle(),
+    ) {
+        let (offer_cnct, offer_snct, offer_cmwb) = offer;
+        let config = DeflateConfig::default()
+            .client_no_context_takeover(offer_cnct)
+            .server_no_context_takeover(offer_snct)
+            .client_max_window_bits(offer_cmwb);
+        let value = |bits: u8| if quoted { format!("\"{bits}\"") } else { bits.to_string() };
+        let stated = [
+            server_no_context_takeover.then(|| "server_no_context_takeover".to_string()),
+            client_no_context_takeover.then(|| "client_no_context_takeover".to_string()),
+            server_max_window_bits.map(|b| format!("server_max_window_bits={}", value(b))),
+            client_max_window_bits.map(|b| format!("client_max_window_bits={}", value(b))),
+        ];
+        let name = if upper_name { "PerMessage-Deflate" } else { "permessage-deflate" };
+        let mut answer = name.to_string();
+        for i in &order {
+            if let Some(param) = &stated[*i] {
+                answer.push_str(&format!("{spaces};{spaces}{param}"));
+            }
+        }
+
+        let refused = (offer_snct && !server_no_context_takeover)
+            || (client_max_window_bits.is_some() && !offer_cmwb);
+        match config.accept(&answer) {
+            Ok(params) => {
+                prop_assert!(!refused, "{answer:?} accepted");
+                prop_assert_eq!(params, DeflateParams {
+                    client_no_context_takeover: offer_cnct || client_no_context_takeover,
+                    server_no_context_takeover,
+                    client_max_window_bits: client_max_window_bits.unwrap_or(15),
+                    server_max_window_bits: server_max_window_bits.unwrap_or(15),
+                });
+            }
+            Err(error) => prop_assert!(refused, "{answer:?} refused: {error}"),
+        }
+    }
+
+    /// Any answer made of the answer's own pieces, well formed or not, is accepted or
+    /// refused with an error, never a panic; what is accepted is within RFC 7692's limits.
+    #[test]
+    fn deflate_answers_never_panic(
+        pieces in prop::collection::vec(prop_oneof![
+            Just("permessage-deflate"), Just("x-webkit-deflate-frame"), Just(";"), Just(","),
+            Just("="), Just("\""), Just(" "), Just("server_no_context_takeover"),
+            Just("client_no_context_takeover"), Just("server_max_window_bits"),
+            Just("client_max_window_bits"), Just("8"), Just("15"), Just("16"), Just("-1"),
+            Just("300"), Just("é"),
+        ], 0..12),
+    ) {
+        let answer: String = pieces.concat();
+        if let Ok(params) = DeflateConfig::default().accept(&answer) {
+            prop_assert!((8..=15).contains(&params.server_max_window_bits), "{answer:?}");
+            prop_assert!((9..=15).contains(&params.client_max_window_bits), "{answer:?}");
         }
     }
 
