@@ -147,6 +147,9 @@ impl CodecActor {
     /// Writing right away instead makes many small writes that land while the peer is still
     /// sending, which costs the peer more CPU time per message: against a saturated echo
     /// server this wait raised msgs/s by 7–9 % at 1 KiB (bench/RESULTS.md, "Write timing").
+    /// Each turn costs this thread an I/O poll, though: where the client rather than the
+    /// peer is the bottleneck, the wait is pure cost (bench/RESULTS.md, "With the echo
+    /// server on two threads").
     /// On a thread that spins before it parks ([`runtime::spinning_runtime`]) the spin
     /// already lets messages gather between reads, and waiting turns as well cost 3–6 %
     /// of msgs/s there: such a thread writes at once.
