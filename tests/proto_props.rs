@@ -5,7 +5,7 @@
 //! and messages the stream was built from, or the same stream fed at once.
 
 use actix_ws_session::proto::{
-    apply_mask, apply_mask_from, encode_message, write_frame, CloseFrame, DeflateConfig,
+    apply_mask, apply_mask_from, encode_message, fragments, write_frame, CloseFrame, DeflateConfig,
     DeflateParams, Deflater, Frame, FrameDecoder, FrameHeader, Inflater, Message, OpCode,
     ProtocolError, Receiver, ReceiverLimits, Utf8Validator, MAX_CONTROL_PAYLOAD, RSV1,
 };
@@ -553,7 +553,7 @@ proptest! {
             ]),
             1..6,
         ),
-        fragments in 1..5usize,
+        fragments_per_message in 1..5usize,
         reset_each_message in any::<bool>(),
         sizes in chunk_sizes(),
     ) {
@@ -568,16 +568,12 @@ proptest! {
         let mut wire = BytesMut::new();
         for (text, payload) in &messages {
             let compressed = server.compress(payload);
-            let piece_len = compressed.len().div_ceil(fragments);
-            let pieces: Vec<&[u8]> = compressed.chunks(piece_len).collect();
-            for (i, piece) in pieces.iter().enumerate() {
-                let opcode = match (i, text) {
-                    (0, true) => OpCode::Text,
-                    (0, false) => OpCode::Binary,
-                    _ => OpCode::Continuation,
-                };
-                let rsv = if i == 0 { RSV1 } else { 0 };
-                write_frame(&mut wire, opcode, i + 1 == pieces.len(), rsv, piece, None);
+            let opcode = if *text { OpCode::Text } else { OpCode::Binary };
+            let piece_len = compressed.len().div_ceil(fragments_per_message);
+            for plan in fragments(opcode, compressed.len(), piece_len) {
+                let rsv = if plan.range.start == 0 { RSV1 } else { 0 };
+                let piece = &compressed[plan.range];
+                write_frame(&mut wire, plan.opcode, plan.fin, rsv, piece, None);
             }
         }
         let limits = ReceiverLimits {

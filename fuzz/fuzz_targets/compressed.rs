@@ -14,8 +14,8 @@
 #![no_main]
 
 use actix_ws_session::proto::{
-    write_frame, DeflateConfig, Deflater, Inflater, Message, OpCode, ProtocolError, Receiver,
-    ReceiverLimits, RSV1,
+    fragments, write_frame, DeflateConfig, Deflater, Inflater, Message, OpCode, ProtocolError,
+    Receiver, ReceiverLimits, RSV1,
 };
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
@@ -55,18 +55,12 @@ fuzz_target!(|data: &[u8]| {
             corrupted = true;
         }
         let opcode = if text { OpCode::Text } else { OpCode::Binary };
-        let piece = compressed.len().div_ceil(fragments_per_message).max(1);
-        let pieces: Vec<&[u8]> = compressed.chunks(piece).collect();
-        for (i, payload) in pieces.iter().enumerate() {
-            let first = i == 0;
-            write_frame(
-                &mut wire,
-                if first { opcode } else { OpCode::Continuation },
-                i + 1 == pieces.len(),
-                if first { RSV1 } else { 0 },
-                payload,
-                None,
-            );
+        // The compressor never returns an empty payload, so `piece_len` is at least 1.
+        let piece_len = compressed.len().div_ceil(fragments_per_message);
+        for plan in fragments(opcode, compressed.len(), piece_len) {
+            let rsv = if plan.range.start == 0 { RSV1 } else { 0 };
+            let payload = &compressed[plan.range];
+            write_frame(&mut wire, plan.opcode, plan.fin, rsv, payload, None);
         }
     }
 
