@@ -16,6 +16,9 @@
 #   BENCH_IDLE_CONNS   connections for idle-conns (default 10000)
 #   BENCH_SERVER_THREADS / BENCH_CLIENT_THREADS  (default 1 / 1: one core each
 #                      on a 2-core box; our client is a single actix System)
+#   BENCH_SERVER_IMPL  the echo server's `--impl` (default fastwebsockets; `reflect`
+#                      echoes a read's frames in one write and costs far less per
+#                      small message than any client, so the clients set the rate)
 #   BENCH_ROWS         only rows whose label matches this grep -E pattern
 #   BENCH_SKIP_OURS=1  do not build/run actix-ws-session
 #   BENCH_SELF_CHECK=1 also run actix-ws-session a second time in every round, as
@@ -42,6 +45,11 @@ IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
 SERVER_THREADS=${BENCH_SERVER_THREADS:-1}
 CLIENT_THREADS=${BENCH_CLIENT_THREADS:-1}
 PARK_SPIN_US=${BENCH_PARK_SPIN_US:-0}
+SERVER_IMPL=${BENCH_SERVER_IMPL:-fastwebsockets}
+case "$SERVER_IMPL" in
+    fastwebsockets | tokio-websockets | reflect) ;;
+    *) echo "BENCH_SERVER_IMPL must be fastwebsockets, tokio-websockets or reflect" >&2; exit 2 ;;
+esac
 [[ "$PARK_SPIN_US" =~ ^[0-9]+$ ]] || { echo "BENCH_PARK_SPIN_US must be a number of microseconds" >&2; exit 2; }
 ROW_FILTER=${BENCH_ROWS:-}
 PEER_TARGET="$ROOT/target/bench-peers"
@@ -97,11 +105,11 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 SERVER_OUT="$LOGS/echo_server.out"
-"$PEER_BIN/echo_server" --port 0 --threads "$SERVER_THREADS" >"$SERVER_OUT" 2>"$LOGS/echo_server.err" &
+"$PEER_BIN/echo_server" --port 0 --threads "$SERVER_THREADS" --impl "$SERVER_IMPL" >"$SERVER_OUT" 2>"$LOGS/echo_server.err" &
 SERVER_PID=$!
 PORT=$(echo_port "$SERVER_OUT" "$SERVER_PID") || { log "echo server did not report its port (see $LOGS/echo_server.err)"; exit 1; }
 URL="ws://127.0.0.1:$PORT/"
-log "echo server (fastwebsockets, $SERVER_THREADS thread(s)) pid $SERVER_PID on $URL"
+log "echo server ($SERVER_IMPL, $SERVER_THREADS thread(s)) pid $SERVER_PID on $URL"
 [ "$PARK_SPIN_US" -eq 0 ] || log "every client's runtime spins $PARK_SPIN_US µs before its thread parks"
 
 # CPU accounting: /usr/bin/time for each client process (optional), /proc for the server.

@@ -1,9 +1,13 @@
 //! Fast multi-threaded WebSocket echo server used as the fixed peer for all
 //! client load measurements.
 //!
-//! Usage: `echo_server [--port P] [--threads N] [--impl fastwebsockets|tokio-websockets]`
+//! Usage: `echo_server [--port P] [--threads N] [--impl fastwebsockets|tokio-websockets|reflect]`
 //! (default fastwebsockets: in A/B runs it echoed the most messages per
-//! server CPU tick, especially for pipelined small messages)
+//! server CPU tick, especially for pipelined small messages, of the two
+//! library servers). `reflect` is no library: it echoes every frame one read
+//! brought back in one write, so that it costs far less per small message than
+//! the clients and the client, not the server, sets the rate (see
+//! `bench/RESULTS.md`, "A server cheaper than the clients").
 //!
 //! `--port 0` (the default) lets the kernel pick a port. The first stdout line
 //! is always `LISTENING <port>`. Text is echoed as text, binary as binary,
@@ -23,6 +27,7 @@ const MAX_MESSAGE: usize = 64 << 20;
 enum Impl {
     TokioWebsockets,
     FastWebsockets,
+    Reflect,
 }
 
 fn main() {
@@ -39,11 +44,12 @@ fn main() {
                 imp = match val().as_str() {
                     "tokio-websockets" => Impl::TokioWebsockets,
                     "fastwebsockets" => Impl::FastWebsockets,
+                    "reflect" => Impl::Reflect,
                     other => die(&format!("unknown --impl {other}")),
                 }
             }
             "-h" | "--help" => {
-                println!("echo_server [--port P] [--threads N] [--impl tokio-websockets|fastwebsockets]");
+                println!("echo_server [--port P] [--threads N] [--impl tokio-websockets|fastwebsockets|reflect]");
                 return;
             }
             other => die(&format!("unknown argument {other}")),
@@ -108,6 +114,9 @@ async fn serve(port: u16, imp: Impl) {
             Impl::FastWebsockets => {
                 tokio::spawn(fws_conn(stream));
             }
+            Impl::Reflect => {
+                tokio::spawn(reflect_conn(stream));
+            }
         }
     }
 }
@@ -171,6 +180,130 @@ async fn fws_conn(mut stream: TcpStream) {
             }
             _ => {}
         }
+    }
+}
+
+/// Raw echo over the hand-rolled handshake: every complete (masked) client frame that a
+/// read brought is unmasked and appended to one output buffer as a server frame (same FIN
+/// bit and opcode, so fragments echo as fragments), and the buffer goes out in one write.
+/// Pings are answered with pongs, pongs are dropped, a Close is echoed and ends the
+/// connection; an unmasked or oversized frame ends it too.
+async fn reflect_conn(mut stream: TcpStream) {
+    use bytes::Buf as _;
+    if handshake(&mut stream).await.is_none() {
+        return;
+    }
+    let mut input = bytes::BytesMut::with_capacity(64 << 10);
+    let mut out: Vec<u8> = Vec::with_capacity(64 << 10);
+    loop {
+        if input.capacity() - input.len() < 16 << 10 {
+            input.reserve(64 << 10);
+        }
+        match stream.read_buf(&mut input).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let mut pos = 0;
+        let mut end = false;
+        loop {
+            match reflect_frame(&input[pos..], &mut out) {
+                Reflected::Frame(used) => pos += used,
+                Reflected::Close(used) => {
+                    pos += used;
+                    end = true;
+                    break;
+                }
+                Reflected::Incomplete => break,
+                Reflected::Invalid => return,
+            }
+        }
+        input.advance(pos);
+        if !out.is_empty() {
+            if stream.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
+        }
+        if end {
+            return;
+        }
+    }
+}
+
+enum Reflected {
+    /// A frame of this many bytes was consumed (and its answer, if any, appended).
+    Frame(usize),
+    /// A Close frame of this many bytes was consumed and echoed.
+    Close(usize),
+    Incomplete,
+    Invalid,
+}
+
+/// Parses the client frame at the start of `buf` and appends the server's answer to `out`.
+fn reflect_frame(buf: &[u8], out: &mut Vec<u8>) -> Reflected {
+    if buf.len() < 2 {
+        return Reflected::Incomplete;
+    }
+    let (first, second) = (buf[0], buf[1]);
+    if second & 0x80 == 0 {
+        return Reflected::Invalid; // client frames must be masked
+    }
+    let (len, mut at) = match second & 0x7f {
+        126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as u64, 4),
+        127 if buf.len() >= 10 => {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&buf[2..10]);
+            (u64::from_be_bytes(word), 10)
+        }
+        126 | 127 => return Reflected::Incomplete,
+        short => (u64::from(short), 2),
+    };
+    if len > MAX_MESSAGE as u64 {
+        return Reflected::Invalid;
+    }
+    let len = len as usize;
+    if buf.len() < at + 4 + len {
+        return Reflected::Incomplete;
+    }
+    let key = [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]];
+    at += 4;
+    let payload = &buf[at..at + len];
+    let used = at + len;
+    let answer_first = match first & 0x0f {
+        0x9 => 0x8a,                          // ping: answer with a pong
+        0xa => return Reflected::Frame(used), // pong: nothing to answer
+        _ => first,
+    };
+    out.push(answer_first);
+    match len {
+        0..=125 => out.push(len as u8),
+        126..=0xffff => {
+            out.push(126);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            out.push(127);
+            out.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    let start = out.len();
+    out.extend_from_slice(payload);
+    let wide = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
+    let mut chunks = out[start..].chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        chunk.copy_from_slice(&(u64::from_ne_bytes(word) ^ wide).to_ne_bytes());
+    }
+    for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
+        *byte ^= key[i & 3];
+    }
+    if first & 0x0f == 0x8 {
+        Reflected::Close(used)
+    } else {
+        Reflected::Frame(used)
     }
 }
 
