@@ -25,7 +25,7 @@ use actix::Arbiter;
 use actix_ws_session::{ClientSession, Config, Incoming, Send, Session};
 use bytes::Bytes;
 use futures::channel::oneshot;
-use futures::StreamExt;
+use futures::{FutureExt, SinkExt, StreamExt};
 
 #[derive(Debug, Clone)]
 struct Args {
@@ -220,6 +220,12 @@ async fn echo_latency(a: &Args) -> Result<Report, String> {
 }
 
 /// One session keeping `window` messages in flight until `n` are echoed or the deadline.
+///
+/// Every echo is answered with a new message fed to the session's [`SendSink`]; what was
+/// fed is handed to the session whenever the next echo is not there yet (one mailbox
+/// message per batch), without waiting for it to be written.
+///
+/// [`SendSink`]: actix_ws_session::SendSink
 async fn window_echo(
     mut session: Session,
     data: Bytes,
@@ -227,21 +233,37 @@ async fn window_echo(
     n: u64,
     deadline: Instant,
 ) -> (u64, u64) {
-    let addr = session.handle.addr().clone();
+    let mut sink = session.handle.sink();
     let mut sent = 0u64;
     let (mut received, mut bytes) = (0u64, 0u64);
     while sent < n && sent < window as u64 {
-        addr.do_send(Send::Binary(data.clone()));
+        if sink.feed(Send::Binary(data.clone())).await.is_err() {
+            return (0, 0);
+        }
         sent += 1;
     }
     let deadline = tokio::time::Instant::from_std(deadline);
     while received < n {
-        match tokio::time::timeout_at(deadline, session.incoming.next()).await {
+        let next = tokio::time::timeout_at(deadline, session.incoming.next());
+        let mut next = std::pin::pin!(next);
+        let event = match futures::poll!(next.as_mut()) {
+            std::task::Poll::Ready(event) => event,
+            std::task::Poll::Pending => {
+                // Nothing more to answer for now: hand over what was fed.
+                if let Some(Err(_)) = sink.flush().now_or_never() {
+                    break;
+                }
+                next.await
+            }
+        };
+        match event {
             Ok(Some(Incoming::Binary(b))) => {
                 received += 1;
                 bytes += b.len() as u64;
                 if sent < n {
-                    addr.do_send(Send::Binary(data.clone()));
+                    if sink.feed(Send::Binary(data.clone())).await.is_err() {
+                        break;
+                    }
                     sent += 1;
                 }
             }
@@ -249,6 +271,7 @@ async fn window_echo(
             Ok(Some(_)) => {}
         }
     }
+    drop(sink);
     let _ = session.handle.close(1000, "").await;
     (received, bytes)
 }

@@ -191,10 +191,11 @@ impl ClientBuilder {
     pub async fn connect_stream(self) -> Result<Session, Error> {
         let (events, incoming) = mpsc::unbounded();
         let backlog = Backlog::new(self.config.max_incoming_bytes);
+        let max_queued_bytes = self.config.max_queued_bytes;
         let deliver = Deliver::Channel(events, Arc::clone(&backlog));
         let (session, handshake) = self.start(deliver).await?;
         Ok(Session {
-            handle: SessionHandle::new(session),
+            handle: SessionHandle::new(session, max_queued_bytes),
             incoming: IncomingStream::new(incoming, backlog),
             handshake,
         })

@@ -10,7 +10,7 @@ use actix::Addr;
 use bytes::Bytes;
 use bytestring::ByteString;
 use futures::channel::mpsc;
-use futures::{Stream, StreamExt};
+use futures::{Sink, Stream, StreamExt};
 use tokio::sync::oneshot;
 
 use crate::actors::recycle::{self, recyclable};
@@ -18,7 +18,8 @@ use crate::actors::session::{Backlog, ClientSession};
 use crate::connect::Handshake;
 use crate::error::Error;
 use crate::messages::{
-    Close, CloseInfo, GetHandshake, GetStats, Incoming, Initiator, Send, SessionStats, SetMasking,
+    Close, CloseInfo, GetHandshake, GetStats, Incoming, Initiator, Send, SendBatch, SessionStats,
+    SetMasking,
 };
 use crate::proto::CloseCode;
 
@@ -29,11 +30,16 @@ use crate::proto::CloseCode;
 #[derive(Debug, Clone)]
 pub struct SessionHandle {
     addr: Addr<ClientSession>,
+    /// The session's [`Config::max_queued_bytes`](crate::Config::max_queued_bytes).
+    max_queued_bytes: usize,
 }
 
 impl SessionHandle {
-    pub(crate) fn new(addr: Addr<ClientSession>) -> Self {
-        Self { addr }
+    pub(crate) fn new(addr: Addr<ClientSession>, max_queued_bytes: usize) -> Self {
+        Self {
+            addr,
+            max_queued_bytes,
+        }
     }
 
     /// The session actor's address.
@@ -105,6 +111,214 @@ impl SessionHandle {
     /// [`Error::Closed`] once the session has stopped.
     pub async fn stats(&self) -> Result<SessionStats, Error> {
         Ok(self.addr.send(GetStats).await?)
+    }
+
+    /// A [`Sink`] for sending many messages: it gathers what is fed to it and hands it to
+    /// the session as one mailbox message per flush (see [`SendSink`]).
+    pub fn sink(&self) -> SendSink {
+        SendSink {
+            addr: self.addr.clone(),
+            budget: self.max_queued_bytes,
+            batch_bytes: SINK_BATCH_BYTES.min(self.max_queued_bytes / 2).max(1),
+            gathered: Vec::new(),
+            gathered_bytes: 0,
+            in_flight: VecDeque::new(),
+            in_flight_bytes: 0,
+            closing: Closing::Not,
+        }
+    }
+}
+
+/// Most messages a [`SendSink`] gathers before it hands them to the session unasked.
+pub const SINK_BATCH_MESSAGES: usize = 256;
+
+/// Most payload bytes a [`SendSink`] gathers before it hands them to the session unasked
+/// (or half the session's `max_queued_bytes`, if that is less).
+pub const SINK_BATCH_BYTES: usize = 256 << 10;
+
+/// Most batches a [`SendSink`] has handed over and not yet seen written; beyond them it
+/// waits before handing over the next.
+pub const SINK_BATCHES_IN_FLIGHT: usize = 8;
+
+/// A [`Sink`] of [`Send`] messages, from [`SessionHandle::sink`], for code that sends many.
+///
+/// `send` on the handle (or the actor's `do_send`) costs a mailbox message per message.
+/// The sink gathers what is fed to it and hands it to the session as one mailbox message
+/// when flushed, or unasked once it holds [`SINK_BATCH_MESSAGES`] messages or
+/// [`SINK_BATCH_BYTES`] payload bytes. Messages keep their order, among themselves and
+/// with what else reaches the session later.
+///
+/// - **Flush** hands over what was gathered and resolves once every message fed so far is
+///   written to the socket, as a [`Send`]'s reply does. A flush that is not awaited to the
+///   end (polled once, say) has still handed the batch over.
+/// - **Backpressure:** what the sink has handed over and not yet seen written stays within
+///   the session's [`Config::max_queued_bytes`](crate::Config::max_queued_bytes) and
+///   [`SINK_BATCHES_IN_FLIGHT`] batches; beyond that, handing over the next batch (a
+///   flush, or feeding a full batch) waits for the oldest to be written. So a sink alone
+///   never fills the session's waiting room; several senders sharing a session can, as
+///   with [`Send`].
+/// - **Close** flushes, then starts the close handshake with code 1000 (normal closure)
+///   and resolves once the Close frame is written (at once if a close already began). It
+///   closes the session, not only this sink.
+/// - **Dropping** the sink hands over what it still holds, unflushed: those messages are
+///   written, or counted in [`CloseInfo::unsent`] if the connection ends first.
+///
+/// # Errors
+/// Flushing gives the errors of [`Send`], for each batch as a whole: a batch holding a
+/// message the session would refuse ([`Error::MessageTooLarge`],
+/// [`Error::ControlFrameTooLong`], or [`Error::QueueFull`] when the waiting room cannot
+/// take all of it) is refused whole, and none of its messages is sent.
+/// [`Error::Closed`] once a close began; [`Error::ConnectionLost`] when the socket failed
+/// before the batch was written. Each error is reported once, by the flush (or the feed)
+/// that finds it.
+pub struct SendSink {
+    addr: Addr<ClientSession>,
+    /// Most payload bytes handed over and not yet written: the session's bound.
+    budget: usize,
+    /// Payload bytes that make a full batch.
+    batch_bytes: usize,
+    /// Fed and not yet handed to the session.
+    gathered: Vec<Send>,
+    gathered_bytes: usize,
+    /// The answers for the batches handed over and not yet written, oldest first, with
+    /// their payload bytes.
+    in_flight: VecDeque<(oneshot::Receiver<Result<(), Error>>, usize)>,
+    in_flight_bytes: usize,
+    closing: Closing,
+}
+
+/// How far closing through the sink has got.
+enum Closing {
+    Not,
+    /// The request that starts the close handshake, sent after the flush.
+    Requested(Pin<Box<actix::dev::Request<ClientSession, Close>>>),
+    Done,
+}
+
+impl std::fmt::Debug for SendSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendSink")
+            .field("gathered", &self.gathered.len())
+            .field("gathered_bytes", &self.gathered_bytes)
+            .field("in_flight", &self.in_flight.len())
+            .field("in_flight_bytes", &self.in_flight_bytes)
+            .field("closing", &!matches!(self.closing, Closing::Not))
+            .finish()
+    }
+}
+
+impl SendSink {
+    /// Waits for the oldest batch in flight to be written (ready at once if none is).
+    fn poll_oldest(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let Some((answer, _)) = self.in_flight.front_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let result = match Pin::new(answer).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(answer) => answer.unwrap_or(Err(Error::Closed)),
+        };
+        if let Some((_, bytes)) = self.in_flight.pop_front() {
+            self.in_flight_bytes -= bytes;
+        }
+        Poll::Ready(result)
+    }
+
+    /// Hands what was gathered to the session as one batch, once it fits beside what is
+    /// still in flight.
+    fn poll_hand_over(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        while !self.in_flight.is_empty()
+            && (self.in_flight.len() >= SINK_BATCHES_IN_FLIGHT
+                || self.in_flight_bytes + self.gathered_bytes > self.budget)
+        {
+            match self.poll_oldest(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(result) => result?,
+            }
+        }
+        if !self.gathered.is_empty() {
+            let (done, answer) = oneshot::channel();
+            let messages = std::mem::take(&mut self.gathered);
+            let bytes = std::mem::take(&mut self.gathered_bytes);
+            self.addr.do_send(SendBatch {
+                messages,
+                done: Some(done),
+            });
+            self.in_flight.push_back((answer, bytes));
+            self.in_flight_bytes += bytes;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Sink<Send> for SendSink {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let this = self.get_mut();
+        if this.gathered.len() >= SINK_BATCH_MESSAGES || this.gathered_bytes >= this.batch_bytes {
+            return this.poll_hand_over(cx);
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: Send) -> Result<(), Error> {
+        let this = self.get_mut();
+        this.gathered_bytes += item.len();
+        this.gathered.push(item);
+        Ok(())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let this = self.get_mut();
+        match this.poll_hand_over(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(result) => result?,
+        }
+        while !this.in_flight.is_empty() {
+            match this.poll_oldest(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(result) => result?,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        loop {
+            match &mut self.closing {
+                Closing::Not => {
+                    match self.as_mut().poll_flush(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(result) => result?,
+                    }
+                    let request = self.addr.send(Close::normal());
+                    self.closing = Closing::Requested(Box::pin(request));
+                }
+                Closing::Requested(request) => {
+                    let result = match request.as_mut().poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        // A close that had already begun (or ended) is what was asked for.
+                        Poll::Ready(Ok(Ok(())) | Ok(Err(Error::Closed)) | Err(_)) => Ok(()),
+                        Poll::Ready(Ok(Err(error))) => Err(error),
+                    };
+                    self.closing = Closing::Done;
+                    return Poll::Ready(result);
+                }
+                // Anything fed since is refused by the closed session: say so.
+                Closing::Done => return self.poll_flush(cx),
+            }
+        }
+    }
+}
+
+impl Drop for SendSink {
+    fn drop(&mut self) {
+        if !self.gathered.is_empty() {
+            self.addr.do_send(SendBatch {
+                messages: std::mem::take(&mut self.gathered),
+                done: None,
+            });
+        }
     }
 }
 

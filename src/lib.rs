@@ -77,7 +77,10 @@ pub use config::Config;
 pub use connect::TlsConfig;
 pub use connect::{Handshake, Proxy};
 pub use error::{Error, Rejection};
-pub use handle::{IncomingStream, Session, SessionHandle};
+pub use handle::{
+    IncomingStream, SendSink, Session, SessionHandle, SINK_BATCHES_IN_FLIGHT, SINK_BATCH_BYTES,
+    SINK_BATCH_MESSAGES,
+};
 pub use messages::{
     Close, CloseInfo, GetHandshake, GetStats, Incoming, Initiator, Send, SessionState,
     SessionStats, SetMasking,

@@ -216,6 +216,21 @@ pub struct CloseInfo {
 }
 
 // ---------------------------------------------------------------------------------------
+// Internal: user's sink → session
+// ---------------------------------------------------------------------------------------
+
+/// The messages a [`SendSink`](crate::SendSink) gathered, in order, as one mailbox message.
+/// **Sender:** `SendSink`. **Handler:** `ClientSession`. **Reply:** none; `done` is resolved
+/// as a [`Send`]'s reply would be, for the whole batch: `Ok(())` once every message is
+/// written, or the error. The batch is queued whole or refused whole.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct SendBatch {
+    pub(crate) messages: Vec<Send>,
+    pub(crate) done: Option<Reply>,
+}
+
+// ---------------------------------------------------------------------------------------
 // Internal: session ↔ codec actor
 // ---------------------------------------------------------------------------------------
 

@@ -33,8 +33,8 @@ use crate::connect::{Handshake, Upgraded};
 use crate::error::Error;
 use crate::messages::{
     Close, CloseInfo, CodecStopped, GetHandshake, GetStats, Incoming, Initiator, LivenessLost,
-    OutFrame, PeerPing, PeerPong, ReadEnded, RttMeasured, Send, SessionState, SessionStats,
-    SetMasking, StopChild,
+    OutFrame, PeerPing, PeerPong, ReadEnded, RttMeasured, Send, SendBatch, SessionState,
+    SessionStats, SetMasking, StopChild,
 };
 use crate::proto::{CloseCode, CloseFrame, Message, MAX_CLOSE_REASON};
 pub(crate) use backlog::Backlog;
@@ -276,27 +276,96 @@ impl Handler<Send> for ClientSession {
         if self.state != SessionState::Open {
             return SendReply::now(Err(Error::Closed));
         }
-        match &msg {
-            Send::Ping(payload) | Send::Pong(payload) => {
-                if payload.len() > crate::proto::MAX_CONTROL_PAYLOAD {
-                    return SendReply::now(Err(Error::ControlFrameTooLong(payload.len())));
-                }
-                SendReply::forward(Rc::clone(&self.codec), OutFrame::Data(msg))
+        if let Some(error) = control_too_long(&msg) {
+            return SendReply::now(Err(error));
+        }
+        if is_data(&msg) {
+            // Older messages waiting for room go first.
+            self.collect_written();
+        }
+        self.queue_send(msg)
+    }
+}
+
+impl Handler<SendBatch> for ClientSession {
+    type Result = ();
+
+    fn handle(&mut self, batch: SendBatch, ctx: &mut Context<Self>) {
+        let reply = self.queue_batch(batch.messages);
+        <SendReply as actix::dev::MessageResponse<Self, Send>>::handle(reply, ctx, batch.done);
+    }
+}
+
+impl ClientSession {
+    /// Queues a checked message: a Ping or Pong goes to the codec at once, a data message
+    /// through the outbound bound.
+    fn queue_send(&mut self, msg: Send) -> SendReply {
+        if !is_data(&msg) {
+            return SendReply::forward(Rc::clone(&self.codec), OutFrame::Data(msg));
+        }
+        let len = msg.len();
+        match self.outbound.admit(OutFrame::Data(msg), len) {
+            Admission::Forward(frame) => SendReply::forward(Rc::clone(&self.codec), frame),
+            Admission::Wait(answer) => {
+                self.codec.set_session_waits(true);
+                SendReply::later(answer)
             }
-            Send::Text(_) | Send::Binary(_) => {
-                // Older messages waiting for room go first.
-                self.collect_written();
-                let len = msg.len();
-                match self.outbound.admit(OutFrame::Data(msg), len) {
-                    Admission::Forward(frame) => SendReply::forward(Rc::clone(&self.codec), frame),
-                    Admission::Wait(answer) => {
-                        self.codec.set_session_waits(true);
-                        SendReply::later(answer)
-                    }
-                    Admission::Refuse(error) => SendReply::now(Err(error)),
-                }
+            Admission::Refuse(error) => SendReply::now(Err(error)),
+        }
+    }
+
+    /// Queues a [`SendBatch`]'s messages in order, or none of them if any would be refused,
+    /// and returns the reply that completes the batch.
+    ///
+    /// Frames are written in the order they are queued, except that a Ping or Pong goes
+    /// ahead of data still waiting: so the batch is written once its last data message is
+    /// (or its last message, if it holds no data).
+    fn queue_batch(&mut self, messages: Vec<Send>) -> SendReply {
+        if self.state != SessionState::Open {
+            return SendReply::now(Err(Error::Closed));
+        }
+        if let Some(error) = messages.iter().find_map(control_too_long) {
+            return SendReply::now(Err(error));
+        }
+        self.collect_written();
+        let data_lens = messages.iter().filter(|m| is_data(m)).map(Send::len);
+        if let Err(error) = self.outbound.admits_all(data_lens) {
+            return SendReply::now(Err(error));
+        }
+        let Some(last) = messages
+            .iter()
+            .rposition(is_data)
+            .or_else(|| messages.len().checked_sub(1))
+        else {
+            return SendReply::now(Ok(()));
+        };
+        let mut completing = SendReply::now(Ok(()));
+        for (i, message) in messages.into_iter().enumerate() {
+            let reply = self.queue_send(message);
+            if i == last {
+                completing = reply;
+            } else {
+                reply.detach();
             }
         }
+        completing
+    }
+}
+
+/// Whether `msg` is a data message (counted against the outbound bound).
+fn is_data(msg: &Send) -> bool {
+    matches!(msg, Send::Text(_) | Send::Binary(_))
+}
+
+/// The error for a Ping or Pong whose payload is over 125 bytes.
+fn control_too_long(msg: &Send) -> Option<Error> {
+    match msg {
+        Send::Ping(payload) | Send::Pong(payload)
+            if payload.len() > crate::proto::MAX_CONTROL_PAYLOAD =>
+        {
+            Some(Error::ControlFrameTooLong(payload.len()))
+        }
+        _ => None,
     }
 }
 

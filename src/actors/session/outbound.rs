@@ -86,6 +86,35 @@ impl OutboundQueue {
         Admission::Wait(answer)
     }
 
+    /// Whether data messages of these lengths, admitted in order now, would all be
+    /// forwarded or wait; otherwise the error [`admit`](Self::admit) would give the first
+    /// one refused. Changes nothing.
+    pub(crate) fn admits_all(&self, lens: impl IntoIterator<Item = usize>) -> Result<(), Error> {
+        let mut in_flight = self.in_flight;
+        let mut waiting_bytes = self.waiting_bytes;
+        let mut waits = !self.waiting.is_empty();
+        for len in lens {
+            if len > self.bound {
+                return Err(Error::MessageTooLarge {
+                    size: len,
+                    max: self.bound,
+                });
+            }
+            if !waits && in_flight + len <= self.bound {
+                in_flight += len;
+            } else if waiting_bytes + len <= self.bound {
+                waiting_bytes += len;
+                waits = true;
+            } else {
+                return Err(Error::QueueFull {
+                    queued: in_flight + waiting_bytes,
+                    max: self.bound,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// `bytes` were written; returns the waiting messages that now fit, in order.
     pub(crate) fn written(&mut self, bytes: usize) -> Vec<Waiting> {
         self.in_flight = self.in_flight.saturating_sub(bytes);
@@ -137,6 +166,35 @@ mod tests {
         let ready = q.written(6);
         assert_eq!(ready.iter().map(|w| w.len).collect::<Vec<_>>(), vec![6, 1]);
         assert_eq!(q.in_flight(), 7);
+    }
+
+    #[test]
+    fn admits_all_agrees_with_admitting_one_by_one() {
+        let cases: [&[usize]; 5] = [&[3, 3, 3], &[6, 6, 1], &[6, 6, 6], &[11], &[10, 10, 1]];
+        for lens in cases {
+            let mut q = OutboundQueue::new(10);
+            let predicted = q.admits_all(lens.iter().copied());
+            let mut actual = Ok(());
+            for &len in lens {
+                if let Admission::Refuse(error) = q.admit(frame(len), len) {
+                    actual = Err(error);
+                    break;
+                }
+            }
+            assert_eq!(predicted, actual, "lens {lens:?}");
+        }
+        let mut q = OutboundQueue::new(10);
+        assert!(matches!(q.admit(frame(8), 8), Admission::Forward(_)));
+        assert!(matches!(q.admit(frame(1), 1), Admission::Forward(_)));
+        // In flight 9: the next 2 bytes wait, and once one waits, all after it wait.
+        assert_eq!(q.admits_all([2, 1, 7]), Ok(()));
+        assert!(matches!(
+            q.admits_all([2, 1, 8]),
+            Err(Error::QueueFull {
+                queued: 12,
+                max: 10
+            })
+        ));
     }
 
     #[test]

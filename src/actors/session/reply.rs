@@ -52,6 +52,15 @@ impl SendReply {
     pub(crate) fn later(answer: oneshot::Receiver<Result<(), Error>>) -> Self {
         Self(Kind::Later(answer))
     }
+
+    /// Lets the frame go its way with nobody waiting for its answer (a message of a batch
+    /// that another message's reply answers for).
+    pub(crate) fn detach(self) {
+        match self.0 {
+            Kind::Now(_) | Kind::Later(_) => {}
+            Kind::Forward(codec, frame) => codec.write(frame, None),
+        }
+    }
 }
 
 impl<M> MessageResponse<ClientSession, M> for SendReply
