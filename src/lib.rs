@@ -46,7 +46,9 @@
 //!
 //! A `Send` is answered once its frames are written to the socket, or with an error: nothing
 //! is dropped silently. The outbound queue is bounded ([`Config::max_queued_bytes`]); while it
-//! is full, `addr.send(Send::..).await` waits. Inbound, a [`Session`]'s stream is bounded
+//! is full, `addr.send(Send::..).await` waits. To send many messages, [`SessionHandle::sink`]
+//! gives a [`SendSink`] (a `futures::Sink`) that hands them to the session one batch per
+//! mailbox message, with the same answers and bound. Inbound, a [`Session`]'s stream is bounded
 //! too ([`Config::max_incoming_bytes`]): while its consumer is that far behind, the session
 //! stops reading from the socket, and TCP slows the peer down. The session delivers `Incoming` with
 //! `do_send` and never waits for your handler, so your handler may await the session (even
