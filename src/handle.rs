@@ -161,7 +161,9 @@ pub const SINK_BATCHES_IN_FLIGHT: usize = 8;
 ///   and resolves once the Close frame is written (at once if a close already began). It
 ///   closes the session, not only this sink.
 /// - **Dropping** the sink hands over what it still holds, unflushed: those messages are
-///   written, or counted in [`CloseInfo::unsent`] if the connection ends first.
+///   written, or counted in [`CloseInfo::unsent`] if the connection ends first. If the
+///   session refuses them (a close began already, or one of them is refused), nobody is
+///   left to answer, and the session logs the refusal at `warn` level.
 ///
 /// # Errors
 /// Flushing gives the errors of [`Send`], for each batch as a whole: a batch holding a

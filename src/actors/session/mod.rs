@@ -291,7 +291,12 @@ impl Handler<SendBatch> for ClientSession {
     type Result = ();
 
     fn handle(&mut self, batch: SendBatch, ctx: &mut Context<Self>) {
+        let count = batch.messages.len();
         let reply = self.queue_batch(batch.messages);
+        if let (None, Some(error)) = (&batch.done, reply.refusal()) {
+            // A dropped sink's last batch: nobody is left to answer.
+            log::warn!("{count} messages of a dropped sink were refused: {error}");
+        }
         <SendReply as actix::dev::MessageResponse<Self, Send>>::handle(reply, ctx, batch.done);
     }
 }

@@ -53,6 +53,14 @@ impl SendReply {
         Self(Kind::Later(answer))
     }
 
+    /// The error, if this reply refuses at once.
+    pub(crate) fn refusal(&self) -> Option<&Error> {
+        match &self.0 {
+            Kind::Now(Err(error)) => Some(error),
+            _ => None,
+        }
+    }
+
     /// Lets the frame go its way with nobody waiting for its answer (a message of a batch
     /// that another message's reply answers for).
     pub(crate) fn detach(self) {
