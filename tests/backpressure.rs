@@ -15,7 +15,7 @@ use actix::Addr;
 use actix_ws_session::{ClientSession, Error, Incoming, Send};
 use bytes::Bytes;
 use common::{close_cleanly, connect_with, next_event, op, quiet, until_closed, within};
-use common::{EchoServer, ScriptedServer, WAIT};
+use common::{server_reading_after, EchoServer, ScriptedServer, WAIT};
 
 type Pending = Pin<Box<dyn Future<Output = Result<Result<(), Error>, actix::MailboxError>>>>;
 
@@ -38,28 +38,7 @@ async fn fill_until_pending(addr: &Addr<ClientSession>, chunk: &Bytes) -> (usize
 #[actix_web::test]
 async fn sends_wait_while_the_peer_does_not_read_and_resume_when_it_does() {
     let (go, go_signal) = mpsc::channel::<()>();
-    let server = ScriptedServer::start(move |peer| {
-        go_signal
-            .recv_timeout(2 * WAIT)
-            .expect("the test never let the server read");
-        let (mut messages, mut bytes) = (0usize, 0usize);
-        loop {
-            let f = peer.read_frame();
-            match f.opcode {
-                op::BINARY | op::CONTINUATION => {
-                    bytes += f.payload.len();
-                    messages += usize::from(f.fin);
-                }
-                op::CLOSE => {
-                    peer.send(op::CLOSE, &f.payload);
-                    peer.wait_for_eof(Duration::from_secs(5));
-                    return (messages, bytes);
-                }
-                other => panic!("unexpected opcode {other}"),
-            }
-            peer.received.clear(); // do not keep megabytes of copies
-        }
-    });
+    let server = server_reading_after(go_signal);
     let bound = 64 << 10;
     let mut session = connect_with(server.url(), quiet().max_queued_bytes(bound)).await;
     let addr = session.handle.addr().clone();

@@ -11,7 +11,7 @@ use std::time::Duration;
 use actix_ws_session::{CloseCode, Error, Incoming, Initiator, Send, SINK_BATCH_MESSAGES};
 use bytes::Bytes;
 use common::{close_cleanly, connect_quiet, connect_with, next_event, op, quiet, until_closed};
-use common::{within, EchoServer, ScriptedServer, WAIT};
+use common::{server_reading_after, within, EchoServer, ScriptedServer, WAIT};
 use futures::{SinkExt, StreamExt};
 
 #[actix_web::test]
@@ -145,28 +145,7 @@ async fn a_batch_with_a_message_the_session_refuses_is_refused_whole() {
 #[actix_web::test]
 async fn the_sink_waits_instead_of_overfilling_the_session_and_resumes_when_the_peer_reads() {
     let (go, go_signal) = mpsc::channel::<()>();
-    let server = ScriptedServer::start(move |peer| {
-        go_signal
-            .recv_timeout(2 * WAIT)
-            .expect("never told to read");
-        let (mut messages, mut bytes) = (0usize, 0usize);
-        loop {
-            let f = peer.read_frame();
-            match f.opcode {
-                op::BINARY | op::CONTINUATION => {
-                    bytes += f.payload.len();
-                    messages += usize::from(f.fin);
-                }
-                op::CLOSE => {
-                    peer.send(op::CLOSE, &f.payload);
-                    peer.wait_for_eof(Duration::from_secs(5));
-                    return (messages, bytes);
-                }
-                other => panic!("unexpected opcode {other}"),
-            }
-            peer.received.clear();
-        }
-    });
+    let server = server_reading_after(go_signal);
     let bound = 64 << 10;
     let mut session = connect_with(server.url(), quiet().max_queued_bytes(bound)).await;
     let chunk = Bytes::from(vec![0xCD; 16 << 10]);

@@ -583,6 +583,33 @@ impl Peer {
     }
 }
 
+/// A scripted server that reads nothing until `go` is signalled, so that what the client
+/// writes piles up in the socket buffers; it then reads Binary messages until the Close
+/// frame, answers it, and returns how many messages and payload bytes it read.
+pub fn server_reading_after(go: std::sync::mpsc::Receiver<()>) -> ScriptedServer<(usize, usize)> {
+    ScriptedServer::start(move |peer| {
+        go.recv_timeout(2 * WAIT)
+            .expect("the test never let the server read");
+        let (mut messages, mut bytes) = (0usize, 0usize);
+        loop {
+            let f = peer.read_frame();
+            match f.opcode {
+                op::BINARY | op::CONTINUATION => {
+                    bytes += f.payload.len();
+                    messages += usize::from(f.fin);
+                }
+                op::CLOSE => {
+                    peer.send(op::CLOSE, &f.payload);
+                    peer.wait_for_eof(Duration::from_secs(5));
+                    return (messages, bytes);
+                }
+                other => panic!("unexpected opcode {other}"),
+            }
+            peer.received.clear(); // do not keep megabytes of copies
+        }
+    })
+}
+
 /// A raw TCP server on 127.0.0.1:0 that accepts ONE connection on its own thread, answers
 /// the upgrade request, then runs a script on the raw socket.
 pub struct ScriptedServer<T> {
