@@ -62,57 +62,39 @@ impl OutboundQueue {
 
     /// Decides about a data message of `len` bytes.
     pub(crate) fn admit(&mut self, frame: OutFrame, len: usize) -> Admission {
-        if len > self.bound {
-            let error = Error::MessageTooLarge {
-                size: len,
-                max: self.bound,
-            };
-            return Admission::Refuse(error);
+        let mut fill = self.fill();
+        match fill.place(len, self.bound) {
+            Err(error) => Admission::Refuse(error),
+            Ok(Place::Forward) => {
+                self.in_flight = fill.in_flight;
+                Admission::Forward(frame)
+            }
+            Ok(Place::Wait) => {
+                let (reply, answer) = oneshot::channel();
+                self.waiting_bytes = fill.waiting_bytes;
+                self.waiting.push_back(Waiting { frame, len, reply });
+                Admission::Wait(answer)
+            }
         }
-        if self.waiting.is_empty() && self.in_flight + len <= self.bound {
-            self.in_flight += len;
-            return Admission::Forward(frame);
-        }
-        if self.waiting_bytes + len > self.bound {
-            let error = Error::QueueFull {
-                queued: self.in_flight + self.waiting_bytes,
-                max: self.bound,
-            };
-            return Admission::Refuse(error);
-        }
-        let (reply, answer) = oneshot::channel();
-        self.waiting_bytes += len;
-        self.waiting.push_back(Waiting { frame, len, reply });
-        Admission::Wait(answer)
     }
 
     /// Whether data messages of these lengths, admitted in order now, would all be
     /// forwarded or wait; otherwise the error [`admit`](Self::admit) would give the first
     /// one refused. Changes nothing.
     pub(crate) fn admits_all(&self, lens: impl IntoIterator<Item = usize>) -> Result<(), Error> {
-        let mut in_flight = self.in_flight;
-        let mut waiting_bytes = self.waiting_bytes;
-        let mut waits = !self.waiting.is_empty();
+        let mut fill = self.fill();
         for len in lens {
-            if len > self.bound {
-                return Err(Error::MessageTooLarge {
-                    size: len,
-                    max: self.bound,
-                });
-            }
-            if !waits && in_flight + len <= self.bound {
-                in_flight += len;
-            } else if waiting_bytes + len <= self.bound {
-                waiting_bytes += len;
-                waits = true;
-            } else {
-                return Err(Error::QueueFull {
-                    queued: in_flight + waiting_bytes,
-                    max: self.bound,
-                });
-            }
+            fill.place(len, self.bound)?;
         }
         Ok(())
+    }
+
+    fn fill(&self) -> Fill {
+        Fill {
+            in_flight: self.in_flight,
+            waiting_bytes: self.waiting_bytes,
+            waits: !self.waiting.is_empty(),
+        }
     }
 
     /// `bytes` were written; returns the waiting messages that now fit, in order.
@@ -144,6 +126,47 @@ impl OutboundQueue {
         let next = self.waiting.pop_front()?;
         self.waiting_bytes -= next.len;
         Some(next)
+    }
+}
+
+/// Where a data message goes.
+enum Place {
+    Forward,
+    Wait,
+}
+
+/// The counts [`OutboundQueue::admit`] decides by: the one rule for placing a message,
+/// applied for real by `admit` and on a copy by `admits_all`.
+#[derive(Clone, Copy)]
+struct Fill {
+    in_flight: usize,
+    waiting_bytes: usize,
+    /// Messages wait already: a new one must queue behind them.
+    waits: bool,
+}
+
+impl Fill {
+    /// Places a message of `len` bytes under `bound`, counting it, or refuses it.
+    fn place(&mut self, len: usize, bound: usize) -> Result<Place, Error> {
+        if len > bound {
+            return Err(Error::MessageTooLarge {
+                size: len,
+                max: bound,
+            });
+        }
+        if !self.waits && self.in_flight + len <= bound {
+            self.in_flight += len;
+            return Ok(Place::Forward);
+        }
+        if self.waiting_bytes + len > bound {
+            return Err(Error::QueueFull {
+                queued: self.in_flight + self.waiting_bytes,
+                max: bound,
+            });
+        }
+        self.waiting_bytes += len;
+        self.waits = true;
+        Ok(Place::Wait)
     }
 }
 
