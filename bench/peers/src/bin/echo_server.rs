@@ -288,18 +288,7 @@ fn reflect_frame(buf: &[u8], out: &mut Vec<u8>) -> Reflected {
     }
     let start = out.len();
     out.extend_from_slice(payload);
-    let wide = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
-    let mut chunks = out[start..].chunks_exact_mut(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        chunk.copy_from_slice(&(u64::from_ne_bytes(word) ^ wide).to_ne_bytes());
-    }
-    for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
-        *byte ^= key[i & 3];
-    }
+    fastwebsockets::unmask(&mut out[start..], key);
     if first & 0x0f == 0x8 {
         Reflected::Close(used)
     } else {
