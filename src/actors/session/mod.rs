@@ -290,14 +290,14 @@ impl Handler<Send> for ClientSession {
 impl Handler<SendBatch> for ClientSession {
     type Result = ();
 
-    fn handle(&mut self, batch: SendBatch, ctx: &mut Context<Self>) {
+    fn handle(&mut self, batch: SendBatch, _: &mut Context<Self>) {
         let count = batch.messages.len();
         let reply = self.queue_batch(batch.messages);
         if let (None, Some(error)) = (&batch.done, reply.refusal()) {
             // A dropped sink's last batch: nobody is left to answer.
             log::warn!("{count} messages of a dropped sink were refused: {error}");
         }
-        <SendReply as actix::dev::MessageResponse<Self, Send>>::handle(reply, ctx, batch.done);
+        reply.answer(batch.done);
     }
 }
 
@@ -350,7 +350,7 @@ impl ClientSession {
             if i == last {
                 completing = reply;
             } else {
-                reply.detach();
+                reply.answer(None);
             }
         }
         completing

@@ -61,25 +61,10 @@ impl SendReply {
         }
     }
 
-    /// Lets the frame go its way with nobody waiting for its answer (a message of a batch
-    /// that another message's reply answers for).
-    pub(crate) fn detach(self) {
-        match self.0 {
-            Kind::Now(_) | Kind::Later(_) => {}
-            Kind::Forward(codec, frame) => codec.write(frame, None),
-        }
-    }
-}
-
-impl<M> MessageResponse<ClientSession, M> for SendReply
-where
-    M: Message<Result = Result<(), Error>>,
-{
-    fn handle(
-        self,
-        _: &mut <ClientSession as actix::Actor>::Context,
-        tx: Option<OneshotSender<Result<(), Error>>>,
-    ) {
+    /// Sends the answer to `tx` when it is known: now, once the frame is written, or once
+    /// it left the waiting room and was written. Without `tx` the frame still goes its way
+    /// (a `do_send`, or a message of a batch that another message's reply answers for).
+    pub(crate) fn answer(self, tx: Option<OneshotSender<Result<(), Error>>>) {
         match self.0 {
             Kind::Now(result) => {
                 if let Some(tx) = tx {
@@ -95,5 +80,18 @@ where
                 }
             }
         }
+    }
+}
+
+impl<M> MessageResponse<ClientSession, M> for SendReply
+where
+    M: Message<Result = Result<(), Error>>,
+{
+    fn handle(
+        self,
+        _: &mut <ClientSession as actix::Actor>::Context,
+        tx: Option<OneshotSender<Result<(), Error>>>,
+    ) {
+        self.answer(tx);
     }
 }
