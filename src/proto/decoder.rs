@@ -91,6 +91,39 @@ impl FrameDecoder {
         }
     }
 
+    /// Takes a whole unfragmented data frame off `src` in one step, when no frame is
+    /// pending and `src` starts with a complete frame of the shape nearly every frame of a
+    /// message stream has: FIN set, no RSV bits, Text or Binary, unmasked, a payload under
+    /// 64 KiB and within `max_frame_size`. Returns whether it is text, and the payload.
+    ///
+    /// Returns `None`, and takes nothing, for every other frame (including every one that
+    /// breaks a rule): [`decode`](Self::decode) then handles and checks it.
+    pub fn decode_whole_data(&mut self, src: &mut BytesMut) -> Option<(bool, Bytes)> {
+        if self.pending.is_some() {
+            return None;
+        }
+        let (text, len, header_len) = match *src.get(..2)? {
+            [first @ (0x81 | 0x82), short @ 0..=125] => (first == 0x81, usize::from(short), 2),
+            [first @ (0x81 | 0x82), 126] => {
+                let [high, low] = *src.get(2..4)? else {
+                    return None;
+                };
+                (
+                    first == 0x81,
+                    usize::from(u16::from_be_bytes([high, low])),
+                    4,
+                )
+            }
+            _ => return None,
+        };
+        if len > self.max_frame_size || src.len() - header_len < len {
+            return None;
+        }
+        let mut payload = src.split_to(header_len + len).freeze();
+        payload.advance(header_len);
+        Some((text, payload))
+    }
+
     /// Decodes the next frame, or returns `None` until all of it has arrived.
     ///
     /// # Errors
@@ -189,6 +222,55 @@ mod tests {
         let mut decoder = FrameDecoder::new(usize::MAX, 0);
         assert_eq!(decoder.decode(&mut buf), Ok(None));
         assert!(buf.capacity() <= capacity);
+    }
+
+    #[test]
+    fn whole_data_frames_are_taken_in_one_step() {
+        let mut decoder = FrameDecoder::new(1 << 20, 0);
+        for (opcode, len) in [
+            (OpCode::Text, 0),
+            (OpCode::Binary, 125),
+            (OpCode::Text, 126),
+        ] {
+            for len in [len, 65_535] {
+                let payload = vec![b'a'; len];
+                let mut buf = encoded(opcode, true, 0, &payload, None);
+                buf.extend_from_slice(b"next");
+                let (text, got) = decoder.decode_whole_data(&mut buf).unwrap();
+                assert_eq!((text, &got[..]), (opcode == OpCode::Text, &payload[..]));
+                assert_eq!(&buf[..], b"next");
+            }
+        }
+    }
+
+    #[test]
+    fn other_frames_are_left_to_the_general_path_untouched() {
+        let cases = [
+            encoded(OpCode::Text, false, 0, b"x", None), // not final
+            encoded(OpCode::Binary, true, RSV1, b"x", None), // RSV bit
+            encoded(OpCode::Binary, true, 0, b"x", Some([1, 2, 3, 4])),
+            encoded(OpCode::Ping, true, 0, b"x", None),
+            encoded(OpCode::Continuation, true, 0, b"x", None),
+            encoded(OpCode::Binary, true, 0, &[0; 65_536], None), // 64-bit length
+            encoded(OpCode::Binary, true, 0, &[0; 101], None),    // over max_frame_size
+        ];
+        for wire in cases {
+            let mut buf = wire.clone();
+            assert_eq!(
+                FrameDecoder::new(100, RSV1).decode_whole_data(&mut buf),
+                None
+            );
+            assert_eq!(buf, wire);
+        }
+        // Incomplete, or while another frame's payload is pending.
+        let wire = encoded(OpCode::Binary, true, 0, b"hello", None);
+        let mut buf = BytesMut::from(&wire[..6]);
+        let mut decoder = FrameDecoder::new(100, 0);
+        assert_eq!(decoder.decode_whole_data(&mut buf), None);
+        assert_eq!(decoder.decode(&mut buf), Ok(None)); // now pending
+        buf.extend_from_slice(&wire[6..]);
+        buf.extend_from_slice(&wire);
+        assert_eq!(decoder.decode_whole_data(&mut buf), None);
     }
 
     #[test]

@@ -243,6 +243,30 @@ impl Reassembler {
         Ok(Some(message))
     }
 
+    /// Turns a whole unfragmented, uncompressed Text or Binary frame (FIN set, no RSV
+    /// bits) into its message, when no fragmented message is open: the one-step
+    /// equivalent of [`check_header`](Self::check_header) and [`push`](Self::push) for
+    /// such a frame, with the same errors.
+    ///
+    /// # Errors
+    /// [`ProtocolError::ExpectedContinuation`] while a fragmented message is open,
+    /// [`ProtocolError::MessageTooLarge`], and [`ProtocolError::InvalidUtf8`] for bad text.
+    pub fn push_whole(&mut self, text: bool, payload: Bytes) -> Result<Message, ProtocolError> {
+        if self.open.is_some() {
+            let opcode = if text { OpCode::Text } else { OpCode::Binary };
+            return Err(ProtocolError::ExpectedContinuation(opcode));
+        }
+        if payload.len() > self.max_message_size {
+            return Err(ProtocolError::MessageTooLarge {
+                size: payload.len() as u64,
+                max: self.max_message_size,
+            });
+        }
+        // The whole payload is here: validated in one piece, as text that was not
+        // validated on arrival is.
+        self.finish(text, false, payload)
+    }
+
     /// Inflates a frame of a compressed message; returns the message after its last frame.
     fn push_compressed(
         &mut self,
@@ -285,8 +309,8 @@ impl Reassembler {
         if validated {
             self.utf8.finish()?;
         } else {
-            // Text with RSV bits (an extension's) was not validated on arrival: check it
-            // whole before it may become a string.
+            // Text not validated on arrival (an extension's, with RSV bits, or a whole
+            // frame taken in one step): check it whole before it may become a string.
             let mut utf8 = Utf8Validator::new();
             utf8.feed(&payload)?;
             utf8.finish()?;

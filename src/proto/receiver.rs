@@ -72,6 +72,13 @@ impl Receiver {
     /// # Errors
     /// Any [`ProtocolError`]: the connection must then be failed with its close code.
     pub fn poll(&mut self, src: &mut BytesMut) -> Result<Option<Message>, ProtocolError> {
+        // The common case, a whole small data message, in one step; the general path below
+        // handles everything else the same way, one layer at a time.
+        if !self.messages.in_message() {
+            if let Some((text, payload)) = self.frames.decode_whole_data(src) {
+                return self.messages.push_whole(text, payload).map(Some);
+            }
+        }
         loop {
             let Some(header) = self.frames.poll_header(src)? else {
                 return Ok(None);
@@ -121,6 +128,61 @@ mod tests {
         let err = Receiver::new(limits()).poll(&mut buf).unwrap_err();
         assert_eq!(err, ProtocolError::InvalidUtf8 { offset: 11 });
         assert_eq!(err.close_code().as_u16(), 1007);
+    }
+
+    /// The first error of `receiver` fed `wire` whole, and fed it byte by byte (so that
+    /// every frame goes the general path).
+    fn first_errors(limits: ReceiverLimits, wire: &[u8]) -> [Option<ProtocolError>; 2] {
+        let whole = {
+            let mut receiver = Receiver::new(limits);
+            let mut buf = BytesMut::from(wire);
+            loop {
+                match receiver.poll(&mut buf) {
+                    Ok(Some(_)) => continue,
+                    Ok(None) => break None,
+                    Err(error) => break Some(error),
+                }
+            }
+        };
+        let mut receiver = Receiver::new(limits);
+        let mut buf = BytesMut::new();
+        let byte_by_byte = wire.iter().find_map(|byte| {
+            buf.extend_from_slice(&[*byte]);
+            std::iter::from_fn(|| receiver.poll(&mut buf).transpose()).find_map(Result::err)
+        });
+        [whole, byte_by_byte]
+    }
+
+    #[test]
+    fn a_whole_frame_fails_as_the_general_path_fails_it() {
+        let frames = |list: &[(OpCode, bool, &[u8])]| {
+            let mut wire = BytesMut::new();
+            for (opcode, fin, payload) in list {
+                write_frame(&mut wire, *opcode, *fin, 0, payload, None);
+            }
+            wire
+        };
+        let small = ReceiverLimits {
+            max_message_size: 3,
+            ..limits()
+        };
+        let cases = [
+            (limits(), frames(&[(OpCode::Text, true, b"ok \xF0\x28")])),
+            (small, frames(&[(OpCode::Binary, true, b"four")])),
+            (
+                limits(),
+                frames(&[(OpCode::Text, false, b"a"), (OpCode::Binary, true, b"b")]),
+            ),
+        ];
+        let expected = [
+            ProtocolError::InvalidUtf8 { offset: 4 },
+            ProtocolError::MessageTooLarge { size: 4, max: 3 },
+            ProtocolError::ExpectedContinuation(OpCode::Binary),
+        ];
+        for ((limits, wire), expected) in cases.into_iter().zip(expected) {
+            let expected = Some(expected);
+            assert_eq!(first_errors(limits, &wire), [expected.clone(), expected]);
+        }
     }
 
     #[test]
