@@ -32,7 +32,7 @@ use super::outbox::{fail_all, Done};
 use super::CodecActor;
 use crate::actors::recycle::{self, recyclable};
 use crate::error::Error;
-use crate::messages::{Abort, CodecStopped, Finish, OutFrame, ReadEnded, Reply};
+use crate::messages::{Abort, CodecStopped, Finish, OutFrame, ReadEnded, Reply, Send};
 use crate::proto::Message;
 
 /// A frame queued by the session, with its sender's reply and the masking it was sent with.
@@ -103,6 +103,15 @@ impl Handoff {
         recycle::stock(&mut queued);
         queued.push(entry);
         queued.len() == 1
+    }
+
+    /// Queues every one of `entries`, in order; `true` when the queue was empty before.
+    fn push_all(&self, entries: impl ExactSizeIterator<Item = Queued>) -> bool {
+        let mut queued = self.queued.borrow_mut();
+        recycle::stock(&mut queued);
+        let was_empty = queued.is_empty();
+        queued.extend(entries);
+        was_empty && !queued.is_empty()
     }
 
     fn take(&self) -> Vec<Queued> {
@@ -188,6 +197,22 @@ impl CodecLink {
         }
     }
 
+    /// Queues a batch of messages for writing, in order, with one wake-up at most;
+    /// `reply` goes with the message at index `last` and is answered once that one is
+    /// written (or refused).
+    pub(crate) fn write_batch(&self, messages: Vec<Send>, last: usize, reply: Option<Reply>) {
+        let masked = self.masking.get();
+        let mut reply = reply;
+        let entries = messages.into_iter().enumerate().map(|(i, message)| Queued {
+            frame: OutFrame::Data(message),
+            reply: if i == last { reply.take() } else { None },
+            masked,
+        });
+        if self.handoff.push_all(entries) {
+            self.codec_task.wake();
+        }
+    }
+
     /// Everything the codec reported since the last call, oldest first.
     pub(crate) fn take_events(&self) -> Vec<CodecEvent> {
         self.handoff.take_events()
@@ -264,7 +289,6 @@ impl CodecLink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::messages::Send;
 
     fn data(text: &str) -> Queued {
         Queued {

@@ -333,10 +333,6 @@ impl ClientSession {
             return SendReply::now(Err(error));
         }
         self.collect_written();
-        let data_lens = messages.iter().filter(|m| is_data(m)).map(Send::len);
-        if let Err(error) = self.outbound.admits_all(data_lens) {
-            return SendReply::now(Err(error));
-        }
         let Some(last) = messages
             .iter()
             .rposition(is_data)
@@ -344,6 +340,14 @@ impl ClientSession {
         else {
             return SendReply::now(Ok(()));
         };
+        let data_lens = messages.iter().filter(|m| is_data(m)).map(Send::len);
+        if self.outbound.forward_all(data_lens.clone().sum()) {
+            // The common case: all of it goes to the codec now, as one unit.
+            return SendReply::forward_batch(Rc::clone(&self.codec), messages, last);
+        }
+        if let Err(error) = self.outbound.admits_all(data_lens) {
+            return SendReply::now(Err(error));
+        }
         let mut completing = SendReply::now(Ok(()));
         for (i, message) in messages.into_iter().enumerate() {
             let reply = self.queue_send(message);

@@ -89,6 +89,17 @@ impl OutboundQueue {
         Ok(())
     }
 
+    /// Counts data messages of `total` bytes in flight at once when admitting them one by
+    /// one would forward every one (nothing waits, and all of them fit under the bound);
+    /// otherwise changes nothing and returns `false`.
+    pub(crate) fn forward_all(&mut self, total: usize) -> bool {
+        let fits = self.waiting.is_empty() && self.in_flight + total <= self.bound;
+        if fits {
+            self.in_flight += total;
+        }
+        fits
+    }
+
     fn fill(&self) -> Fill {
         Fill {
             in_flight: self.in_flight,
@@ -218,6 +229,35 @@ mod tests {
                 max: 10
             })
         ));
+    }
+
+    #[test]
+    fn forward_all_takes_a_batch_only_where_admit_would_forward_each() {
+        let cases: [&[usize]; 5] = [&[3, 3, 3], &[6, 4], &[6, 5], &[11], &[]];
+        for lens in cases {
+            let mut whole = OutboundQueue::new(10);
+            let mut one_by_one = OutboundQueue::new(10);
+            let each_forwarded = lens
+                .iter()
+                .all(|&len| matches!(one_by_one.admit(frame(len), len), Admission::Forward(_)));
+            assert_eq!(
+                whole.forward_all(lens.iter().sum()),
+                each_forwarded,
+                "{lens:?}"
+            );
+            let expected = if each_forwarded {
+                one_by_one.in_flight()
+            } else {
+                0
+            };
+            assert_eq!(whole.in_flight(), expected, "{lens:?}");
+        }
+        // Once a message waits, a batch queues behind it, however small.
+        let mut q = OutboundQueue::new(10);
+        assert!(matches!(q.admit(frame(10), 10), Admission::Forward(_)));
+        assert!(matches!(q.admit(frame(1), 1), Admission::Wait(_)));
+        assert!(!q.forward_all(0));
+        assert_eq!(q.in_flight(), 10);
     }
 
     #[test]

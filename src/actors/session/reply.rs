@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use crate::actors::codec::CodecLink;
 use crate::actors::session::ClientSession;
 use crate::error::Error;
-use crate::messages::OutFrame;
+use crate::messages::{OutFrame, Send};
 
 /// The reply to [`Send`](crate::Send) and [`Close`](crate::Close): a `Result<(), Error>`
 /// that arrives once the frame is written (or refused).
@@ -25,6 +25,7 @@ impl std::fmt::Debug for SendReply {
         let kind = match self.0 {
             Kind::Now(_) => "now",
             Kind::Forward(..) => "forward",
+            Kind::ForwardBatch { .. } => "forward batch",
             Kind::Later(_) => "later",
         };
         f.debug_tuple("SendReply").field(&kind).finish()
@@ -36,6 +37,13 @@ enum Kind {
     Now(Result<(), Error>),
     /// Queue the frame with the codec; it answers once written.
     Forward(Rc<CodecLink>, OutFrame),
+    /// Queue a batch's messages with the codec; it answers once the one at index `last` is
+    /// written.
+    ForwardBatch {
+        codec: Rc<CodecLink>,
+        messages: Vec<Send>,
+        last: usize,
+    },
     /// The frame waits for room in the session; its answer will come through here.
     Later(oneshot::Receiver<Result<(), Error>>),
 }
@@ -47,6 +55,16 @@ impl SendReply {
 
     pub(crate) fn forward(codec: Rc<CodecLink>, frame: OutFrame) -> Self {
         Self(Kind::Forward(codec, frame))
+    }
+
+    /// Forwards all of `messages` (data already counted in flight); the reply comes once
+    /// the message at index `last` is written.
+    pub(crate) fn forward_batch(codec: Rc<CodecLink>, messages: Vec<Send>, last: usize) -> Self {
+        Self(Kind::ForwardBatch {
+            codec,
+            messages,
+            last,
+        })
     }
 
     pub(crate) fn later(answer: oneshot::Receiver<Result<(), Error>>) -> Self {
@@ -72,6 +90,11 @@ impl SendReply {
                 }
             }
             Kind::Forward(codec, frame) => codec.write(frame, tx),
+            Kind::ForwardBatch {
+                codec,
+                messages,
+                last,
+            } => codec.write_batch(messages, last, tx),
             Kind::Later(answer) => {
                 if let Some(tx) = tx {
                     actix_rt::spawn(async move {
