@@ -266,6 +266,7 @@ impl Sink<Send> for SendSink {
     fn start_send(self: Pin<&mut Self>, item: Send) -> Result<(), Error> {
         let this = self.get_mut();
         this.gathered_bytes += item.len();
+        recycle::stock(&mut this.gathered);
         this.gathered.push(item);
         Ok(())
     }

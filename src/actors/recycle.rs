@@ -12,20 +12,27 @@
 //! what it does not use is on the shelf, shared by the sessions of its thread.
 //!
 //! Each element type has its own shelf ([`Recyclable`]), holding at most [`MAX_KEPT`]
-//! vectors of at most [`MAX_VEC_BYTES`] bytes each. Nothing is locked: a vector given back
+//! vectors of at most [`MAX_VEC_BYTES`] bytes each, and [`MAX_SHELF_BYTES`] in all. Nothing is locked: a vector given back
 //! on another thread (a stream polled elsewhere) joins that thread's shelf.
 
 use std::cell::RefCell;
 use std::thread::LocalKey;
 
-/// Most vectors kept on one shelf.
-pub(crate) const MAX_KEPT: usize = 8;
+/// Most vectors kept on one shelf. Every session of a thread may have a batch under way at
+/// once (a hundred connections, each with a read decoded and a batch queued, in one turn of
+/// the event loop), so the count is generous and [`MAX_SHELF_BYTES`] is what bounds memory.
+pub(crate) const MAX_KEPT: usize = 256;
 /// Largest vector kept, in bytes of capacity; larger ones go back to the allocator.
 pub(crate) const MAX_VEC_BYTES: usize = 64 * 1024;
+/// Most bytes of capacity one shelf keeps, all its vectors together.
+pub(crate) const MAX_SHELF_BYTES: usize = 256 * 1024;
 
-/// The empty vectors of one element type kept by one thread.
+/// The empty vectors of one element type kept by one thread, and their bytes of capacity.
 #[derive(Debug)]
-pub(crate) struct Shelf<T>(Vec<Vec<T>>);
+pub(crate) struct Shelf<T> {
+    kept: Vec<Vec<T>>,
+    bytes: usize,
+}
 
 /// An element type whose vectors are recycled: it names its thread's shelf.
 pub(crate) trait Recyclable: Sized + 'static {
@@ -54,15 +61,29 @@ pub(crate) use recyclable;
 impl<T> Shelf<T> {
     /// A shelf with nothing on it.
     pub(crate) const fn empty() -> Self {
-        Self(Vec::new())
+        Self {
+            kept: Vec::new(),
+            bytes: 0,
+        }
     }
+}
+
+/// Bytes of capacity of `vec`.
+fn capacity_bytes<T>(vec: &Vec<T>) -> usize {
+    vec.capacity()
+        .saturating_mul(std::mem::size_of::<T>().max(1))
 }
 
 /// An empty vector: the one put back last on this thread's shelf, or a new one without
 /// capacity (which allocates only when first pushed to).
 pub(crate) fn take<T: Recyclable>() -> Vec<T> {
     T::shelf()
-        .try_with(|shelf| shelf.borrow_mut().0.pop())
+        .try_with(|shelf| {
+            let mut shelf = shelf.borrow_mut();
+            let vec = shelf.kept.pop()?;
+            shelf.bytes -= capacity_bytes(&vec);
+            Some(vec)
+        })
         .ok()
         .flatten()
         .unwrap_or_default()
@@ -70,20 +91,20 @@ pub(crate) fn take<T: Recyclable>() -> Vec<T> {
 
 /// Empties `vec` (dropping what it holds) and keeps its allocation on this thread's shelf
 /// for the next [`take`], unless it has none, is larger than [`MAX_VEC_BYTES`] or the shelf
-/// is full.
+/// is full (it holds [`MAX_KEPT`] vectors, or this one would take it past
+/// [`MAX_SHELF_BYTES`]).
 pub(crate) fn give<T: Recyclable>(mut vec: Vec<T>) {
     vec.clear();
-    let bytes = vec
-        .capacity()
-        .saturating_mul(std::mem::size_of::<T>().max(1));
+    let bytes = capacity_bytes(&vec);
     if vec.capacity() == 0 || bytes > MAX_VEC_BYTES {
         return;
     }
     // During thread teardown the shelf may be gone: the vector is then simply dropped.
     let _ = T::shelf().try_with(|shelf| {
         let mut shelf = shelf.borrow_mut();
-        if shelf.0.len() < MAX_KEPT {
-            shelf.0.push(vec);
+        if shelf.kept.len() < MAX_KEPT && shelf.bytes + bytes <= MAX_SHELF_BYTES {
+            shelf.bytes += bytes;
+            shelf.kept.push(vec);
         }
     });
 }
@@ -104,12 +125,12 @@ mod tests {
     recyclable!(Item);
 
     fn kept() -> usize {
-        Item::shelf().with(|shelf| shelf.borrow().0.len())
+        Item::shelf().with(|shelf| shelf.borrow().kept.len())
     }
 
     /// Tests may share a thread (`--test-threads=1`): each starts from an empty shelf.
     fn clear() {
-        Item::shelf().with(|shelf| shelf.borrow_mut().0.clear());
+        Item::shelf().with(|shelf| *shelf.borrow_mut() = Shelf::empty());
     }
 
     #[test]
@@ -136,6 +157,21 @@ mod tests {
             give(Vec::<Item>::with_capacity(4));
         }
         assert_eq!(kept(), MAX_KEPT);
+    }
+
+    #[test]
+    fn a_shelf_keeps_at_most_its_byte_budget() {
+        clear();
+        let per_vec = MAX_VEC_BYTES / 8; // capacity of 8-byte items: MAX_VEC_BYTES bytes
+        let fits = MAX_SHELF_BYTES / MAX_VEC_BYTES;
+        for _ in 0..fits + 2 {
+            give(Vec::<Item>::with_capacity(per_vec));
+        }
+        assert_eq!(kept(), fits, "full by bytes");
+        let taken: Vec<Item> = take();
+        assert!(taken.capacity() >= per_vec);
+        give(taken);
+        assert_eq!(kept(), fits, "room again once one was taken");
     }
 
     #[test]

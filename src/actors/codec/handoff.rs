@@ -43,7 +43,7 @@ pub(crate) struct Queued {
     pub(crate) masked: bool,
 }
 
-recyclable!(Queued);
+recyclable!(Queued, CodecEvent, Send);
 
 /// What the codec tells its session, in the order it happened.
 #[derive(Debug)]
@@ -124,7 +124,9 @@ impl Handoff {
     }
 
     fn push_event(&self, event: CodecEvent) {
-        self.events.borrow_mut().push(event);
+        let mut events = self.events.borrow_mut();
+        recycle::stock(&mut events);
+        events.push(event);
     }
 
     fn take_events(&self) -> Vec<CodecEvent> {
@@ -200,10 +202,12 @@ impl CodecLink {
     /// Queues a batch of messages for writing, in order, with one wake-up at most;
     /// `reply` goes with the message at index `last` and is answered once that one is
     /// written (or refused).
-    pub(crate) fn write_batch(&self, messages: Vec<Send>, last: usize, reply: Option<Reply>) {
+    ///
+    /// The emptied vector goes back to [`recycle`], for the sink's next batch.
+    pub(crate) fn write_batch(&self, mut messages: Vec<Send>, last: usize, reply: Option<Reply>) {
         let masked = self.masking.get();
         let mut reply = reply;
-        let entries = messages.into_iter().enumerate().map(|(i, message)| Queued {
+        let entries = messages.drain(..).enumerate().map(|(i, message)| Queued {
             frame: OutFrame::Data(message),
             reply: if i == last { reply.take() } else { None },
             masked,
@@ -211,9 +215,11 @@ impl CodecLink {
         if self.handoff.push_all(entries) {
             self.codec_task.wake();
         }
+        recycle::give(messages);
     }
 
-    /// Everything the codec reported since the last call, oldest first.
+    /// Everything the codec reported since the last call, oldest first. Give the emptied
+    /// vector back to [`recycle`] so the codec's next report reuses it.
     pub(crate) fn take_events(&self) -> Vec<CodecEvent> {
         self.handoff.take_events()
     }

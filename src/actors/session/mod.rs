@@ -325,7 +325,7 @@ impl ClientSession {
     /// Frames are written in the order they are queued, except that a Ping or Pong goes
     /// ahead of data still waiting: so the batch is written once its last data message is
     /// (or its last message, if it holds no data).
-    fn queue_batch(&mut self, messages: Vec<Send>) -> SendReply {
+    fn queue_batch(&mut self, mut messages: Vec<Send>) -> SendReply {
         if self.state != SessionState::Open {
             return SendReply::now(Err(Error::Closed));
         }
@@ -349,7 +349,7 @@ impl ClientSession {
             return SendReply::now(Err(error));
         }
         let mut completing = SendReply::now(Ok(()));
-        for (i, message) in messages.into_iter().enumerate() {
+        for (i, message) in messages.drain(..).enumerate() {
             let reply = self.queue_send(message);
             if i == last {
                 completing = reply;
@@ -357,6 +357,7 @@ impl ClientSession {
                 reply.answer(None);
             }
         }
+        recycle::give(messages);
         completing
     }
 }
@@ -445,13 +446,15 @@ impl ActorFuture<ClientSession> for TakeEvents {
         ctx: &mut Context<ClientSession>,
         task: &mut std::task::Context<'_>,
     ) -> Poll<()> {
-        for event in act.codec.take_events() {
+        let mut events = act.codec.take_events();
+        for event in events.drain(..) {
             match event {
                 CodecEvent::Messages(messages) => act.on_messages(messages, ctx),
                 CodecEvent::ReadEnded(ended) => act.on_read_ended(ended, ctx),
                 CodecEvent::Stopped(stopped) => act.on_codec_stopped(stopped, ctx),
             }
         }
+        recycle::give(events);
         act.collect_written();
         act.codec.set_session_waker(task.waker());
         Poll::Pending
