@@ -129,8 +129,8 @@ fn xor_blocks_avx2(blocks: &mut [u8], block_key: &[u8; BLOCK]) {
 /// `key` repeated over a whole block.
 fn block_key(key: [u8; 4]) -> [u8; BLOCK] {
     let mut block = [0u8; BLOCK];
-    for (i, byte) in block.iter_mut().enumerate() {
-        *byte = key[i % 4];
+    for word in block.chunks_exact_mut(4) {
+        word.copy_from_slice(&key);
     }
     block
 }
