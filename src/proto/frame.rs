@@ -3,7 +3,7 @@
 use bytes::BytesMut;
 
 use super::error::ProtocolError;
-use super::mask::extend_masked;
+use super::mask::{extend_masked, mask_block, BLOCK};
 use super::opcode::OpCode;
 
 /// Largest payload a control frame may carry (§5.5).
@@ -107,29 +107,36 @@ impl FrameHeader {
 
     /// Appends this header to `dst`, with the shortest length encoding (§5.2).
     pub fn write(&self, dst: &mut BytesMut) {
-        // Assembled on the stack and appended once: at most 2 + 8 + 4 bytes.
-        let mut header = [0u8; 14];
-        header[0] = (u8::from(self.fin) << 7) | ((self.rsv & 0b111) << 4) | self.opcode.as_u8();
+        // Assembled on the stack and appended once.
+        let mut header = [0u8; MAX_HEADER_LEN];
+        let len = self.write_to(&mut header);
+        dst.extend_from_slice(&header[..len]);
+    }
+
+    /// Writes this header at the start of `out` (at least [`MAX_HEADER_LEN`] bytes long) and
+    /// returns its length.
+    fn write_to(&self, out: &mut [u8]) -> usize {
+        out[0] = (u8::from(self.fin) << 7) | ((self.rsv & 0b111) << 4) | self.opcode.as_u8();
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
         let mut len = 2;
         match self.payload_len {
-            short @ 0..=125 => header[1] = mask_bit | short as u8,
+            short @ 0..=125 => out[1] = mask_bit | short as u8,
             medium @ 126..=0xFFFF => {
-                header[1] = mask_bit | 126;
-                header[2..4].copy_from_slice(&(medium as u16).to_be_bytes());
+                out[1] = mask_bit | 126;
+                out[2..4].copy_from_slice(&(medium as u16).to_be_bytes());
                 len += 2;
             }
             long => {
-                header[1] = mask_bit | 127;
-                header[2..10].copy_from_slice(&long.to_be_bytes());
+                out[1] = mask_bit | 127;
+                out[2..10].copy_from_slice(&long.to_be_bytes());
                 len += 8;
             }
         }
         if let Some(key) = self.mask {
-            header[len..len + 4].copy_from_slice(&key);
+            out[len..len + 4].copy_from_slice(&key);
             len += 4;
         }
-        dst.extend_from_slice(&header[..len]);
+        len
     }
 }
 
@@ -143,8 +150,11 @@ pub fn header_len(payload_len: u64, masked: bool) -> usize {
     2 + length_bytes + if masked { 4 } else { 0 }
 }
 
-/// Appends one whole frame to `dst`: the header, then `payload`, masked in place in `dst`
-/// when `mask` is given.
+/// Longest payload [`write_frame`] assembles on the stack with its header.
+const SMALL_PAYLOAD: usize = BLOCK;
+
+/// Appends one whole frame to `dst`: the header, then `payload`, masked with `mask` when
+/// given.
 pub fn write_frame(
     dst: &mut BytesMut,
     opcode: OpCode,
@@ -160,6 +170,21 @@ pub fn write_frame(
         mask,
         payload_len: payload.len() as u64,
     };
+    if payload.len() <= SMALL_PAYLOAD {
+        // Assembled and masked on the stack, then appended with one copy.
+        let mut frame = [0u8; MAX_HEADER_LEN + SMALL_PAYLOAD];
+        let start = header.write_to(&mut frame);
+        let end = start + payload.len();
+        frame[start..end].copy_from_slice(payload);
+        let scratch = frame[start..].first_chunk_mut::<SMALL_PAYLOAD>();
+        if let (Some(key), Some(scratch)) = (mask, scratch) {
+            // The whole fixed-size area, in a loop of constant length: bytes past the
+            // payload are scratch and never appended.
+            mask_block(scratch, key);
+        }
+        dst.extend_from_slice(&frame[..end]);
+        return;
+    }
     dst.reserve(header.encoded_len() + payload.len());
     header.write(dst);
     match mask {
@@ -261,5 +286,35 @@ mod tests {
                 b'd' ^ 1
             ]
         );
+    }
+
+    #[test]
+    fn small_and_large_payloads_are_framed_the_same_way() {
+        // Around the stack-assembled size, with and without a mask: the same bytes as
+        // writing the header and masking a copy of the payload.
+        for len in (0..=SMALL_PAYLOAD + 2).chain([125, 126, 300]) {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            for mask in [None, Some([0x12, 0x34, 0x56, 0x78])] {
+                let mut dst = BytesMut::from(&b"before"[..]);
+                write_frame(&mut dst, OpCode::Binary, false, 0, &payload, mask);
+                let mut expected = BytesMut::from(&b"before"[..]);
+                FrameHeader {
+                    fin: false,
+                    rsv: 0,
+                    opcode: OpCode::Binary,
+                    mask,
+                    payload_len: len as u64,
+                }
+                .write(&mut expected);
+                let mut body = payload.clone();
+                if let Some(key) = mask {
+                    for (i, byte) in body.iter_mut().enumerate() {
+                        *byte ^= key[i % 4];
+                    }
+                }
+                expected.extend_from_slice(&body);
+                assert_eq!(dst, expected, "len {len}, mask {mask:?}");
+            }
+        }
     }
 }

@@ -11,7 +11,7 @@
 use bytes::BytesMut;
 
 /// Length of the block the kernel processes at a time.
-const BLOCK: usize = 64;
+pub(crate) const BLOCK: usize = 64;
 
 /// XORs `buf` with `key`, starting at key byte 0.
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4]) {
@@ -33,16 +33,35 @@ pub fn apply_mask_from(buf: &mut [u8], key: [u8; 4], phase: usize) {
     xor_tail(tail, key);
 }
 
+/// XORs one block with `key`, from key byte 0: eight `u64` words, a loop the compiler
+/// unrolls, for a short payload placed in a block-sized scratch area.
+pub(crate) fn mask_block(block: &mut [u8; BLOCK], key: [u8; 4]) {
+    let wide_key = wide(key);
+    for word in block.chunks_exact_mut(8) {
+        xor_word(word, wide_key);
+    }
+}
+
+/// `key` twice, as one word.
+fn wide(key: [u8; 4]) -> u64 {
+    let [a, b, c, d] = key;
+    u64::from_ne_bytes([a, b, c, d, a, b, c, d])
+}
+
+/// XORs an eight-byte `word` with `wide_key`.
+fn xor_word(word: &mut [u8], wide_key: u64) {
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(word);
+    word.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ wide_key).to_ne_bytes());
+}
+
 /// XORs a tail shorter than a block, from key byte 0: eight bytes at a time in a `u64`,
 /// then byte by byte. Small messages are all tail, so this is their whole masking cost.
 fn xor_tail(tail: &mut [u8], key: [u8; 4]) {
-    let [a, b, c, d] = key;
-    let wide_key = u64::from_ne_bytes([a, b, c, d, a, b, c, d]);
+    let wide_key = wide(key);
     let mut words = tail.chunks_exact_mut(8);
     for word in &mut words {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(word);
-        word.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ wide_key).to_ne_bytes());
+        xor_word(word, wide_key);
     }
     // The rest starts at a multiple of 8 bytes: key byte 0 again.
     for (i, byte) in words.into_remainder().iter_mut().enumerate() {
