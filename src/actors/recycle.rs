@@ -12,8 +12,9 @@
 //! what it does not use is on the shelf, shared by the sessions of its thread.
 //!
 //! Each element type has its own shelf ([`Recyclable`]), holding at most [`MAX_KEPT`]
-//! vectors of at most [`MAX_VEC_BYTES`] bytes each, and [`MAX_SHELF_BYTES`] in all. Nothing is locked: a vector given back
-//! on another thread (a stream polled elsewhere) joins that thread's shelf.
+//! vectors of at most [`MAX_VEC_BYTES`] bytes each, and [`MAX_SHELF_BYTES`] in all. Nothing
+//! is locked: a vector given back on another thread (a stream polled elsewhere) joins that
+//! thread's shelf.
 
 use std::cell::RefCell;
 use std::thread::LocalKey;

@@ -3,7 +3,7 @@
 use bytes::BytesMut;
 
 use super::error::ProtocolError;
-use super::mask::{extend_masked, mask_block, BLOCK};
+use super::mask::{apply_mask, extend_masked, mask_block, BLOCK};
 use super::opcode::OpCode;
 
 /// Largest payload a control frame may carry (§5.5).
@@ -176,11 +176,14 @@ pub fn write_frame(
         let start = header.write_to(&mut frame);
         let end = start + payload.len();
         frame[start..end].copy_from_slice(payload);
-        let scratch = frame[start..].first_chunk_mut::<SMALL_PAYLOAD>();
-        if let (Some(key), Some(scratch)) = (mask, scratch) {
-            // The whole fixed-size area, in a loop of constant length: bytes past the
-            // payload are scratch and never appended.
-            mask_block(scratch, key);
+        if let Some(key) = mask {
+            match frame[start..].first_chunk_mut::<SMALL_PAYLOAD>() {
+                // The whole fixed-size area, in a loop of constant length: bytes past the
+                // payload are scratch and never appended. (A header here is at most 6
+                // bytes, so the area always fits; the other arm only keeps that local.)
+                Some(scratch) => mask_block(scratch, key),
+                None => apply_mask(&mut frame[start..end], key),
+            }
         }
         dst.extend_from_slice(&frame[..end]);
         return;

@@ -341,7 +341,8 @@ impl ClientSession {
             return SendReply::now(Ok(()));
         };
         let data_lens = messages.iter().filter(|m| is_data(m)).map(Send::len);
-        if self.outbound.forward_all(data_lens.clone().sum()) {
+        let data_bytes = data_lens.clone().fold(0, usize::saturating_add);
+        if self.outbound.forward_all(data_bytes) {
             // The common case: all of it goes to the codec now, as one unit.
             return SendReply::forward_batch(Rc::clone(&self.codec), messages, last);
         }

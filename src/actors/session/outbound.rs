@@ -93,11 +93,13 @@ impl OutboundQueue {
     /// one would forward every one (nothing waits, and all of them fit under the bound);
     /// otherwise changes nothing and returns `false`.
     pub(crate) fn forward_all(&mut self, total: usize) -> bool {
-        let fits = self.waiting.is_empty() && self.in_flight + total <= self.bound;
-        if fits {
-            self.in_flight += total;
+        match self.in_flight.checked_add(total) {
+            Some(sum) if sum <= self.bound && self.waiting.is_empty() => {
+                self.in_flight = sum;
+                true
+            }
+            _ => false,
         }
-        fits
     }
 
     fn fill(&self) -> Fill {
@@ -113,11 +115,11 @@ impl OutboundQueue {
         self.in_flight = self.in_flight.saturating_sub(bytes);
         let mut ready = Vec::new();
         while let Some(next) = self.waiting.front() {
-            if self.in_flight + next.len > self.bound {
+            if self.in_flight.saturating_add(next.len) > self.bound {
                 break;
             }
             if let Some(next) = self.pop_waiting() {
-                self.in_flight += next.len;
+                self.in_flight = self.in_flight.saturating_add(next.len);
                 ready.push(next);
             }
         }
@@ -128,7 +130,7 @@ impl OutboundQueue {
     /// them ahead of its Close frame).
     pub(crate) fn drain_waiting(&mut self) -> Vec<Waiting> {
         let all: Vec<Waiting> = self.waiting.drain(..).collect();
-        self.in_flight += self.waiting_bytes;
+        self.in_flight = self.in_flight.saturating_add(self.waiting_bytes);
         self.waiting_bytes = 0;
         all
     }
@@ -165,17 +167,21 @@ impl Fill {
                 max: bound,
             });
         }
-        if !self.waits && self.in_flight + len <= bound {
-            self.in_flight += len;
-            return Ok(Place::Forward);
+        match self.in_flight.checked_add(len) {
+            Some(sum) if sum <= bound && !self.waits => {
+                self.in_flight = sum;
+                return Ok(Place::Forward);
+            }
+            _ => {}
         }
-        if self.waiting_bytes + len > bound {
+        let Some(waiting_bytes) = self.waiting_bytes.checked_add(len).filter(|&w| w <= bound)
+        else {
             return Err(Error::QueueFull {
-                queued: self.in_flight + self.waiting_bytes,
+                queued: self.in_flight.saturating_add(self.waiting_bytes),
                 max: bound,
             });
-        }
-        self.waiting_bytes += len;
+        };
+        self.waiting_bytes = waiting_bytes;
         self.waits = true;
         Ok(Place::Wait)
     }
@@ -258,6 +264,17 @@ mod tests {
         assert!(matches!(q.admit(frame(1), 1), Admission::Wait(_)));
         assert!(!q.forward_all(0));
         assert_eq!(q.in_flight(), 10);
+    }
+
+    #[test]
+    fn an_unbounded_queue_counts_without_overflowing() {
+        let mut q = OutboundQueue::new(usize::MAX);
+        assert!(q.forward_all(usize::MAX - 1));
+        assert!(!q.forward_all(2), "past the bound: not forwarded at once");
+        assert_eq!(q.in_flight(), usize::MAX - 1);
+        // Admitted one by one, the second would wait rather than overflow the count.
+        assert_eq!(q.admits_all([1, 1, usize::MAX - 1]), Ok(()));
+        assert!(q.admits_all([1, 1, usize::MAX]).is_err());
     }
 
     #[test]
