@@ -99,14 +99,12 @@ struct Handoff {
 impl Handoff {
     /// Queues `entry`; `true` when the queue was empty before (the codec must be woken).
     fn push(&self, entry: Queued) -> bool {
-        let mut queued = self.queued.borrow_mut();
-        recycle::stock(&mut queued);
-        queued.push(entry);
-        queued.len() == 1
+        self.push_all(std::iter::once(entry))
     }
 
-    /// Queues every one of `entries`, in order; `true` when the queue was empty before.
-    fn push_all(&self, entries: impl ExactSizeIterator<Item = Queued>) -> bool {
+    /// Queues every one of `entries`, in order; `true` when the queue was empty before and
+    /// is not now.
+    fn push_all(&self, entries: impl IntoIterator<Item = Queued>) -> bool {
         let mut queued = self.queued.borrow_mut();
         recycle::stock(&mut queued);
         let was_empty = queued.is_empty();

@@ -93,13 +93,10 @@ impl OutboundQueue {
     /// one would forward every one (nothing waits, and all of them fit under the bound);
     /// otherwise changes nothing and returns `false`.
     pub(crate) fn forward_all(&mut self, total: usize) -> bool {
-        match self.in_flight.checked_add(total) {
-            Some(sum) if sum <= self.bound && self.waiting.is_empty() => {
-                self.in_flight = sum;
-                true
-            }
-            _ => false,
-        }
+        let mut fill = self.fill();
+        let forwarded = fill.forward(total, self.bound);
+        self.in_flight = fill.in_flight;
+        forwarded
     }
 
     fn fill(&self) -> Fill {
@@ -149,7 +146,8 @@ enum Place {
 }
 
 /// The counts [`OutboundQueue::admit`] decides by: the one rule for placing a message,
-/// applied for real by `admit` and on a copy by `admits_all`.
+/// applied for real by `admit` and on a copy by `admits_all` (and its forwarding half, for
+/// a whole batch, by `forward_all`).
 #[derive(Clone, Copy)]
 struct Fill {
     in_flight: usize,
@@ -159,6 +157,18 @@ struct Fill {
 }
 
 impl Fill {
+    /// Counts `len` bytes in flight when they can go to the codec now: nothing waits, and
+    /// they fit under `bound` beside what is in flight. Otherwise changes nothing.
+    fn forward(&mut self, len: usize, bound: usize) -> bool {
+        match self.in_flight.checked_add(len) {
+            Some(sum) if sum <= bound && !self.waits => {
+                self.in_flight = sum;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Places a message of `len` bytes under `bound`, counting it, or refuses it.
     fn place(&mut self, len: usize, bound: usize) -> Result<Place, Error> {
         if len > bound {
@@ -167,12 +177,8 @@ impl Fill {
                 max: bound,
             });
         }
-        match self.in_flight.checked_add(len) {
-            Some(sum) if sum <= bound && !self.waits => {
-                self.in_flight = sum;
-                return Ok(Place::Forward);
-            }
-            _ => {}
+        if self.forward(len, bound) {
+            return Ok(Place::Forward);
         }
         let Some(waiting_bytes) = self.waiting_bytes.checked_add(len).filter(|&w| w <= bound)
         else {
