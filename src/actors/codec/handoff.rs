@@ -28,6 +28,7 @@ use std::task::Waker;
 
 use actix::WeakAddr;
 
+pub(crate) use super::outbox::Queued;
 use super::outbox::{fail_all, Done};
 use super::CodecActor;
 use crate::actors::recycle::{self, recyclable};
@@ -35,15 +36,7 @@ use crate::error::Error;
 use crate::messages::{Abort, CodecStopped, Finish, OutFrame, ReadEnded, Reply, Send};
 use crate::proto::Message;
 
-/// A frame queued by the session, with its sender's reply and the masking it was sent with.
-#[derive(Debug)]
-pub(crate) struct Queued {
-    pub(crate) frame: OutFrame,
-    pub(crate) reply: Option<Reply>,
-    pub(crate) masked: bool,
-}
-
-recyclable!(Queued, CodecEvent, Send);
+recyclable!(CodecEvent, Send);
 
 /// What the codec tells its session, in the order it happened.
 #[derive(Debug)]

@@ -36,11 +36,11 @@ use crate::actors::recycle;
 use crate::actors::session::Backlog;
 use crate::config::Config;
 use crate::error::Error;
-use crate::messages::{Abort, CodecStopped, Finish, OutFrame, Reply, Write};
+use crate::messages::{Abort, CodecStopped, Finish, Write};
 use crate::proto::{DeflateParams, Deflater, Inflater, Receiver, ReceiverLimits};
 use crate::runtime;
 pub(crate) use handoff::{CodecEvent, CodecLink};
-use outbox::{fail_all, Done, Outbox};
+use outbox::{fail_all, Done, Outbox, Queued};
 use reader::{FrameReader, ReadEvent};
 
 /// Bytes encoded per write batch (a batch may exceed it by one frame).
@@ -197,7 +197,7 @@ impl CodecActor {
 
     /// What is queued encodes to less than one full write batch.
     fn batch_has_room(&self) -> bool {
-        self.outbox.batch_len_hint(BATCH_LIMIT) < BATCH_LIMIT
+        self.outbox.fits_under(BATCH_LIMIT)
     }
 
     /// Starts the next write (or the shutdown) if nothing is in flight.
@@ -305,22 +305,31 @@ impl CodecActor {
     fn take_session_frames(&mut self) -> bool {
         let mut queued = self.link.take();
         let any = !queued.is_empty();
-        for entry in queued.drain(..) {
-            self.queue(entry.frame, entry.reply, entry.masked);
+        if self.accepts_frames() {
+            queued = self.outbox.push_all(queued);
+        } else {
+            for entry in queued.drain(..) {
+                self.queue(entry);
+            }
         }
         recycle::give(queued);
         any
     }
 
+    /// Whether frames are still taken: the write side is not finishing.
+    fn accepts_frames(&self) -> bool {
+        !(self.finishing || self.write_shut)
+    }
+
     /// Puts a frame in the outbox, or refuses it once the write side is finishing.
-    fn queue(&mut self, frame: OutFrame, reply: Option<Reply>, masked: bool) {
-        if self.finishing || self.write_shut {
-            if let Some(reply) = reply {
+    fn queue(&mut self, entry: Queued) {
+        if !self.accepts_frames() {
+            if let Some(reply) = entry.reply {
                 let _ = reply.send(Err(Error::Closed));
             }
             return;
         }
-        self.outbox.push(frame, reply, masked);
+        self.outbox.push(entry);
     }
 
     fn stop_if_done(&mut self, ctx: &mut Context<Self>) {
@@ -368,7 +377,11 @@ impl Handler<Write> for CodecActor {
     type Result = ();
 
     fn handle(&mut self, msg: Write, ctx: &mut Context<Self>) {
-        self.queue(msg.frame, msg.reply, self.link.masking());
+        self.queue(Queued {
+            frame: msg.frame,
+            reply: msg.reply,
+            masked: self.link.masking(),
+        });
         self.pump(ctx);
     }
 }

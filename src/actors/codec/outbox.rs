@@ -12,29 +12,52 @@ use bytes::{Bytes, BytesMut};
 use crate::actors::recycle::{self, recyclable};
 use crate::error::Error;
 use crate::messages::{OutFrame, Reply, Send};
+use crate::proto::frame::MAX_HEADER_LEN;
 use crate::proto::{header_len, write_frame, Deflater, OpCode, MAX_CONTROL_PAYLOAD, RSV1};
 
 /// Most automatic Pongs kept waiting; beyond it the oldest is dropped (RFC 6455 §5.5.3
 /// allows answering only the most recent Ping of a burst).
 const MAX_PENDING_PONGS: usize = 32;
 
-/// A frame waiting to be written, with the promise to its sender.
+/// A frame queued for writing, with its sender's reply and the masking in force when it
+/// was queued.
 #[derive(Debug)]
-struct Entry {
-    frame: OutFrame,
-    reply: Option<Reply>,
-    masked: bool,
-    /// Payload bytes of a data message already encoded (its fragments so far).
+pub(crate) struct Queued {
+    pub(crate) frame: OutFrame,
+    pub(crate) reply: Option<Reply>,
+    pub(crate) masked: bool,
+}
+
+recyclable!(Queued, Done);
+
+impl Queued {
+    /// Length of the payload as given by the sender (for a Close frame, the most it can
+    /// be).
+    fn payload_len(&self) -> usize {
+        match &self.frame {
+            OutFrame::Data(message) => message.len(),
+            OutFrame::Close(_) => MAX_CONTROL_PAYLOAD,
+        }
+    }
+
+    /// Whether this is a Text or Binary message.
+    fn is_data_message(&self) -> bool {
+        matches!(self.frame, OutFrame::Data(Send::Text(_) | Send::Binary(_)))
+    }
+}
+
+/// How far the data message at the front of the queue is encoded.
+#[derive(Debug, Default)]
+struct Progress {
+    /// Payload bytes already encoded (its fragments so far).
     encoded: usize,
     /// The compressed payload, once a compressed message starts to be encoded.
     compressed: Option<Bytes>,
 }
 
-recyclable!(Entry, Done);
-
 /// Appends `entry` to `queue`, first taking an allocation from the thread's shelf if the
 /// queue has none (see [`Outbox::release_if_empty`]).
-fn push_stocked(queue: &mut VecDeque<Entry>, entry: Entry) {
+fn push_stocked(queue: &mut VecDeque<Queued>, entry: Queued) {
     if queue.capacity() == 0 {
         *queue = VecDeque::from(recycle::take());
     }
@@ -79,11 +102,22 @@ impl Done {
     }
 }
 
+impl From<Queued> for Done {
+    fn from(entry: Queued) -> Self {
+        Done::new(&entry.frame, entry.reply)
+    }
+}
+
 /// The write queue.
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
-    control: VecDeque<Entry>,
-    data: VecDeque<Entry>,
+    control: VecDeque<Queued>,
+    data: VecDeque<Queued>,
+    /// How far the front of `data` is encoded.
+    front: Progress,
+    /// Payload bytes of everything queued, each entry counted whole until it leaves the
+    /// queue (see [`Queued::payload_len`]).
+    payload_bytes: usize,
     /// A Close frame was queued: nothing more is accepted.
     close_queued: bool,
     /// The Close frame was encoded: nothing more is written.
@@ -115,20 +149,14 @@ impl Outbox {
     }
 
     /// Queues a frame; after a Close frame, answers its sender with [`Error::Closed`].
-    pub(crate) fn push(&mut self, frame: OutFrame, reply: Option<Reply>, masked: bool) {
+    pub(crate) fn push(&mut self, entry: Queued) {
         if self.close_queued {
-            if let Some(reply) = reply {
+            if let Some(reply) = entry.reply {
                 let _ = reply.send(Err(Error::Closed));
             }
             return;
         }
-        let entry = Entry {
-            frame,
-            reply,
-            masked,
-            encoded: 0,
-            compressed: None,
-        };
+        self.payload_bytes = self.payload_bytes.saturating_add(entry.payload_len());
         match &entry.frame {
             OutFrame::Data(Send::Ping(_)) => push_stocked(&mut self.control, entry),
             OutFrame::Data(Send::Pong(_)) => {
@@ -145,14 +173,46 @@ impl Outbox {
         }
     }
 
+    /// Queues every one of `entries`, in order, as [`push`](Self::push) would, and returns
+    /// the emptied vector (for [`recycle`]).
+    ///
+    /// The common case, a run of data messages while no message is queued, takes the
+    /// vector's allocation whole as the data queue instead of moving entry by entry.
+    pub(crate) fn push_all(&mut self, mut entries: Vec<Queued>) -> Vec<Queued> {
+        let whole = !self.close_queued
+            && self.data.is_empty()
+            && entries.iter().all(Queued::is_data_message);
+        if whole {
+            let bytes = entries
+                .iter()
+                .map(Queued::payload_len)
+                .fold(0, usize::saturating_add);
+            self.payload_bytes = self.payload_bytes.saturating_add(bytes);
+            self.front = Progress::default();
+            return Vec::from(std::mem::replace(&mut self.data, VecDeque::from(entries)));
+        }
+        for entry in entries.drain(..) {
+            self.push(entry);
+        }
+        entries
+    }
+
     fn drop_oldest_pong_if_full(&mut self) {
         let is_auto_pong =
-            |e: &Entry| matches!(e.frame, OutFrame::Data(Send::Pong(_))) && e.reply.is_none();
+            |e: &Queued| matches!(e.frame, OutFrame::Data(Send::Pong(_))) && e.reply.is_none();
         if self.control.iter().filter(|e| is_auto_pong(e)).count() >= MAX_PENDING_PONGS {
             if let Some(oldest) = self.control.iter().position(is_auto_pong) {
-                self.control.remove(oldest);
+                if let Some(dropped) = self.control.remove(oldest) {
+                    self.payload_bytes = self.payload_bytes.saturating_sub(dropped.payload_len());
+                }
             }
         }
+    }
+
+    /// Takes `entry` out of the payload count; it has left the queue.
+    fn left(&mut self, entry: Queued) -> Done {
+        self.payload_bytes = self.payload_bytes.saturating_sub(entry.payload_len());
+        Done::from(entry)
     }
 
     /// Encodes into `dst` until it holds about `limit` bytes: all control frames first,
@@ -167,7 +227,7 @@ impl Outbox {
     ) {
         while let Some(entry) = self.control.pop_front() {
             if self.close_encoded {
-                Done::from(entry).complete(Err(Error::Closed));
+                self.left(entry).complete(Err(Error::Closed));
                 continue;
             }
             let (opcode, payload) = match &entry.frame {
@@ -177,10 +237,10 @@ impl Outbox {
             };
             let key = entry.masked.then(&mut *next_key);
             write_frame(dst, opcode, true, 0, payload, key);
-            done.push(Done::from(entry));
+            done.push(self.left(entry));
         }
         while dst.len() < limit && !self.close_encoded {
-            let Some(entry) = self.data.front_mut() else {
+            let Some(entry) = self.data.front() else {
                 break;
             };
             let key = entry.masked.then(&mut *next_key);
@@ -198,31 +258,33 @@ impl Outbox {
                             (OpCode::Binary, &bytes[..])
                         }
                     };
+                    let front = &mut self.front;
                     if let (0, None, Some(deflater)) =
-                        (entry.encoded, &entry.compressed, self.deflater.as_mut())
+                        (front.encoded, &front.compressed, self.deflater.as_mut())
                     {
-                        entry.compressed = Some(Bytes::from(deflater.compress(raw)));
+                        front.compressed = Some(Bytes::from(deflater.compress(raw)));
                     }
-                    let payload = entry.compressed.as_deref().unwrap_or(raw);
-                    let start = entry.encoded;
+                    let payload = front.compressed.as_deref().unwrap_or(raw);
+                    let start = front.encoded;
                     let end = match self.fragment_size {
                         0 => payload.len(),
                         size => (start + size).min(payload.len()),
                     };
-                    let (opcode, rsv) = match (start, &entry.compressed) {
+                    let (opcode, rsv) = match (start, &front.compressed) {
                         (0, Some(_)) => (opcode, RSV1),
                         (0, None) => (opcode, 0),
                         _ => (OpCode::Continuation, 0),
                     };
                     let fin = end == payload.len();
                     write_frame(dst, opcode, fin, rsv, &payload[start..end], key);
-                    entry.encoded = end;
+                    front.encoded = end;
                     fin
                 }
             };
             if finished {
+                self.front = Progress::default();
                 if let Some(entry) = self.data.pop_front() {
-                    done.push(Done::from(entry));
+                    done.push(self.left(entry));
                 }
             }
         }
@@ -239,7 +301,7 @@ impl Outbox {
             .iter()
             .map(|e| framed(e.payload_len(), e.masked))
             .sum();
-        for entry in &self.data {
+        for (i, entry) in self.data.iter().enumerate() {
             if total >= limit {
                 break;
             }
@@ -247,11 +309,17 @@ impl Outbox {
                 total += framed(entry.payload_len(), entry.masked);
                 break; // nothing is written after it
             }
-            let payload = entry
-                .compressed
-                .as_ref()
-                .map_or(entry.payload_len(), Bytes::len);
-            let mut remaining = payload - entry.encoded;
+            let (payload, encoded) = match i {
+                0 => (
+                    self.front
+                        .compressed
+                        .as_ref()
+                        .map_or(entry.payload_len(), Bytes::len),
+                    self.front.encoded,
+                ),
+                _ => (entry.payload_len(), 0),
+            };
+            let mut remaining = payload - encoded;
             loop {
                 let frame = match self.fragment_size {
                     0 => remaining,
@@ -267,6 +335,19 @@ impl Outbox {
         total
     }
 
+    /// Whether what is queued encodes to less than `limit` bytes, by a bound that costs
+    /// nothing to compute (unlike [`batch_len_hint`](Self::batch_len_hint), which walks
+    /// the queue): every payload counted whole and uncompressed, and the largest header
+    /// for each frame it can take.
+    pub(crate) fn fits_under(&self, limit: usize) -> bool {
+        let frames = match self.fragment_size {
+            0 => self.len(),
+            size => self.len().saturating_add(self.payload_bytes / size),
+        };
+        let headers = frames.saturating_mul(MAX_HEADER_LEN);
+        self.payload_bytes.saturating_add(headers) < limit
+    }
+
     /// Puts the queues' memory back on the thread's shelf once both are empty, so that a
     /// session between messages holds none (a queue keeps its capacity otherwise: about
     /// 0.4 KiB each) and the next batch of any session on this thread reuses it.
@@ -279,6 +360,8 @@ impl Outbox {
 
     /// Fails everything still queued with `error`; returns how many data messages that was.
     pub(crate) fn fail_all(&mut self, error: &Error) -> usize {
+        self.payload_bytes = 0;
+        self.front = Progress::default();
         let queued = self.control.drain(..).chain(self.data.drain(..));
         fail_all(queued.map(Done::from), error)
     }
@@ -296,28 +379,19 @@ pub(crate) fn fail_all(done: impl IntoIterator<Item = Done>, error: &Error) -> u
     data_messages
 }
 
-impl Entry {
-    /// Length of the payload as given by the sender (for a Close frame, the most it can
-    /// be).
-    fn payload_len(&self) -> usize {
-        match &self.frame {
-            OutFrame::Data(message) => message.len(),
-            OutFrame::Close(_) => MAX_CONTROL_PAYLOAD,
-        }
-    }
-}
-
-impl From<Entry> for Done {
-    fn from(entry: Entry) -> Self {
-        Done::new(&entry.frame, entry.reply)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::proto::{CloseFrame, Message, Receiver, ReceiverLimits};
     use bytes::Bytes;
+
+    fn entry(frame: OutFrame, reply: Option<Reply>, masked: bool) -> Queued {
+        Queued {
+            frame,
+            reply,
+            masked,
+        }
+    }
 
     fn decode_all(mut wire: BytesMut) -> Vec<Message> {
         let mut receiver = Receiver::new(ReceiverLimits {
@@ -335,15 +409,19 @@ mod tests {
     #[test]
     fn control_frames_go_out_between_fragments() {
         let mut outbox = Outbox::new(4, None);
-        outbox.push(OutFrame::Data(Send::binary(vec![1u8; 12])), None, false);
+        outbox.push(entry(
+            OutFrame::Data(Send::binary(vec![1u8; 12])),
+            None,
+            false,
+        ));
         let mut wire = BytesMut::new();
         let mut done = Vec::new();
         outbox.fill(&mut wire, 1, &mut || [0; 4], &mut done); // one fragment only
-        outbox.push(
+        outbox.push(entry(
             OutFrame::Data(Send::Ping(Bytes::from_static(b"p"))),
             None,
             false,
-        );
+        ));
         outbox.fill(&mut wire, 1 << 10, &mut || [0; 4], &mut done);
         assert!(outbox.is_empty());
         assert_eq!(
@@ -359,8 +437,12 @@ mod tests {
     #[test]
     fn the_queues_let_go_of_their_memory_only_once_both_are_empty() {
         let mut outbox = Outbox::new(4, None);
-        outbox.push(OutFrame::Data(Send::binary(vec![1u8; 12])), None, false);
-        outbox.push(OutFrame::Data(Send::Ping(Bytes::new())), None, false);
+        outbox.push(entry(
+            OutFrame::Data(Send::binary(vec![1u8; 12])),
+            None,
+            false,
+        ));
+        outbox.push(entry(OutFrame::Data(Send::Ping(Bytes::new())), None, false));
         let mut wire = BytesMut::new();
         outbox.fill(&mut wire, 1, &mut || [0; 4], &mut Vec::new()); // the ping fills the batch
         outbox.release_if_empty();
@@ -377,17 +459,21 @@ mod tests {
     #[test]
     fn nothing_is_accepted_after_close() {
         let mut outbox = Outbox::new(0, None);
-        outbox.push(OutFrame::Close(CloseFrame::new(1000, "").ok()), None, false);
+        outbox.push(entry(
+            OutFrame::Close(CloseFrame::new(1000, "").ok()),
+            None,
+            false,
+        ));
         let (tx, mut rx) = tokio::sync::oneshot::channel();
-        outbox.push(OutFrame::Data(Send::text("late")), Some(tx), false);
+        outbox.push(entry(OutFrame::Data(Send::text("late")), Some(tx), false));
         assert_eq!(rx.try_recv(), Ok(Err(Error::Closed)));
     }
 
     #[test]
     fn masking_is_the_one_in_force_when_queued() {
         let mut outbox = Outbox::new(0, None);
-        outbox.push(OutFrame::Data(Send::text("a")), None, true);
-        outbox.push(OutFrame::Data(Send::text("b")), None, false);
+        outbox.push(entry(OutFrame::Data(Send::text("a")), None, true));
+        outbox.push(entry(OutFrame::Data(Send::text("b")), None, false));
         let mut wire = BytesMut::new();
         outbox.fill(&mut wire, 1 << 10, &mut || [9, 9, 9, 9], &mut Vec::new());
         assert_eq!(wire[1] & 0x80, 0x80);
@@ -399,11 +485,11 @@ mod tests {
     fn a_pong_burst_is_bounded() {
         let mut outbox = Outbox::new(0, None);
         for i in 0..100u8 {
-            outbox.push(
+            outbox.push(entry(
                 OutFrame::Data(Send::Pong(Bytes::from(vec![i]))),
                 None,
                 false,
-            );
+            ));
         }
         let mut wire = BytesMut::new();
         outbox.fill(&mut wire, 1 << 10, &mut || [0; 4], &mut Vec::new());
@@ -416,19 +502,23 @@ mod tests {
     fn the_batch_hint_covers_what_fill_writes() {
         for (fragment_size, limit) in [(0, 1 << 10), (100, 250), (100, 1 << 20), (0, 1)] {
             let mut outbox = Outbox::new(fragment_size, None);
-            outbox.push(
+            outbox.push(entry(
                 OutFrame::Data(Send::Ping(Bytes::from_static(b"p"))),
                 None,
                 true,
-            );
+            ));
             for len in [10, 300, 70_000] {
-                outbox.push(OutFrame::Data(Send::binary(vec![1u8; len])), None, true);
+                outbox.push(entry(
+                    OutFrame::Data(Send::binary(vec![1u8; len])),
+                    None,
+                    true,
+                ));
             }
-            outbox.push(
+            outbox.push(entry(
                 OutFrame::Close(CloseFrame::new(1000, "bye").ok()),
                 None,
                 true,
-            );
+            ));
             while !outbox.is_empty() {
                 let hint = outbox.batch_len_hint(limit);
                 let mut wire = BytesMut::new();
@@ -444,12 +534,107 @@ mod tests {
         }
     }
 
+    /// Batches of every shape the session hands over, and what must already be queued.
+    fn batches() -> Vec<(Vec<Queued>, Vec<Queued>)> {
+        let text = |t: &str| entry(OutFrame::Data(Send::text(t.to_string())), None, true);
+        let ping = || {
+            entry(
+                OutFrame::Data(Send::Ping(Bytes::from_static(b"p"))),
+                None,
+                true,
+            )
+        };
+        let close = || entry(OutFrame::Close(CloseFrame::new(1000, "").ok()), None, true);
+        vec![
+            (vec![], vec![text("a"), text("b"), text("c")]),
+            (vec![text("x")], vec![text("a"), text("b")]),
+            (vec![], vec![text("a"), ping(), text("b")]),
+            (vec![], vec![text("a"), close(), text("late")]),
+            (vec![close()], vec![text("late"), text("later")]),
+            (vec![ping()], vec![text("a")]),
+            (vec![], vec![]),
+        ]
+    }
+
+    #[test]
+    fn push_all_queues_what_push_would_queue_one_by_one() {
+        for fragment_size in [0, 1] {
+            for ((before, batch), (before_too, batch_too)) in batches().into_iter().zip(batches()) {
+                let mut whole = Outbox::new(fragment_size, None);
+                let mut one_by_one = Outbox::new(fragment_size, None);
+                for e in before {
+                    whole.push(e);
+                }
+                for e in before_too {
+                    one_by_one.push(e);
+                }
+                let emptied = whole.push_all(batch);
+                assert!(emptied.is_empty());
+                for e in batch_too {
+                    one_by_one.push(e);
+                }
+                assert_eq!(whole.payload_bytes, one_by_one.payload_bytes);
+                let (mut wire, mut wire_too) = (BytesMut::new(), BytesMut::new());
+                let (mut done, mut done_too) = (Vec::new(), Vec::new());
+                whole.fill(&mut wire, usize::MAX, &mut || [1, 2, 3, 4], &mut done);
+                one_by_one.fill(
+                    &mut wire_too,
+                    usize::MAX,
+                    &mut || [1, 2, 3, 4],
+                    &mut done_too,
+                );
+                assert_eq!(wire, wire_too);
+                assert_eq!(done.len(), done_too.len());
+                assert_eq!(
+                    whole.payload_bytes, 0,
+                    "everything encoded has left the count"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn fits_under_never_promises_room_that_is_not_there() {
+        for fragment_size in [0, 1, 7, 100] {
+            let mut outbox = Outbox::new(fragment_size, None);
+            outbox.push(entry(
+                OutFrame::Data(Send::Ping(Bytes::from_static(b"p"))),
+                None,
+                true,
+            ));
+            for len in [0, 10, 125, 126, 300, 70_000] {
+                outbox.push(entry(
+                    OutFrame::Data(Send::binary(vec![1u8; len])),
+                    None,
+                    true,
+                ));
+            }
+            outbox.push(entry(OutFrame::Close(None), None, true));
+            let fits: Vec<usize> = (0..200_000)
+                .step_by(997)
+                .filter(|&limit| outbox.fits_under(limit))
+                .collect();
+            assert!(outbox.fits_under(usize::MAX));
+            let mut wire = BytesMut::new();
+            outbox.fill(&mut wire, usize::MAX, &mut || [1, 2, 3, 4], &mut Vec::new());
+            assert!(
+                fits.iter().all(|&limit| wire.len() < limit),
+                "{fragment_size}"
+            );
+            assert!(!outbox.fits_under(0) && outbox.fits_under(usize::MAX));
+        }
+    }
+
     #[test]
     fn fail_all_counts_data_messages() {
         let mut outbox = Outbox::new(0, None);
-        outbox.push(OutFrame::Data(Send::text("a")), None, true);
-        outbox.push(OutFrame::Data(Send::Ping(Bytes::new())), None, true);
-        outbox.push(OutFrame::Data(Send::binary(Bytes::new())), None, true);
+        outbox.push(entry(OutFrame::Data(Send::text("a")), None, true));
+        outbox.push(entry(OutFrame::Data(Send::Ping(Bytes::new())), None, true));
+        outbox.push(entry(
+            OutFrame::Data(Send::binary(Bytes::new())),
+            None,
+            true,
+        ));
         assert_eq!(outbox.fail_all(&Error::Closed), 2);
         assert!(outbox.is_empty());
     }
