@@ -10,6 +10,11 @@
 //!   wakes the codec, which takes everything queued by the time it runs.
 //! * **Events, codec → session.** Decoded messages, the end of reading, and the codec's
 //!   stop, in the order they happened; each push wakes the session.
+//! * **Data, codec → user.** A read that decoded only Text and Binary messages needs nothing
+//!   from the session, so while the session has no event left to handle they go straight
+//!   to the user's recipient or stream, which the link holds: no wake-up, no session turn.
+//!   Anything the session still has to handle came earlier, so it goes through the
+//!   session too, and the user sees everything in wire order.
 //! * **Written bytes, codec → session.** The codec adds them to a counter, which the
 //!   session reads whenever it runs. Only while messages wait for room does the codec also
 //!   wake the session for them.
@@ -32,6 +37,7 @@ pub(crate) use super::outbox::Queued;
 use super::outbox::{fail_all, Done};
 use super::CodecActor;
 use crate::actors::recycle::{self, recyclable};
+use crate::actors::session::Deliver;
 use crate::error::Error;
 use crate::messages::{Abort, CodecStopped, Finish, OutFrame, ReadEnded, Reply, Send};
 use crate::proto::Message;
@@ -120,6 +126,10 @@ impl Handoff {
         events.push(event);
     }
 
+    fn has_events(&self) -> bool {
+        !self.events.borrow().is_empty()
+    }
+
     fn take_events(&self) -> Vec<CodecEvent> {
         std::mem::take(&mut *self.events.borrow_mut())
     }
@@ -150,17 +160,25 @@ pub(crate) struct CodecLink {
     /// The session's task, woken for events and, while messages wait for room, for written
     /// bytes.
     session_task: WakeSlot,
+    /// Where the session's events go: the user's recipient or stream.
+    deliver: Deliver,
 }
 
 impl CodecLink {
-    pub(crate) fn new(codec: WeakAddr<CodecActor>, masking: bool) -> Self {
+    pub(crate) fn new(codec: WeakAddr<CodecActor>, masking: bool, deliver: Deliver) -> Self {
         Self {
             codec,
             handoff: Handoff::default(),
             masking: Cell::new(masking),
             codec_task: WakeSlot::default(),
             session_task: WakeSlot::default(),
+            deliver,
         }
+    }
+
+    /// Where the session's events go.
+    pub(crate) fn deliver(&self) -> &Deliver {
+        &self.deliver
     }
 
     // ----- the session's end
@@ -275,6 +293,21 @@ impl CodecLink {
         self.session_task.wake();
     }
 
+    /// Hands on the messages decoded from one read. Data messages (Text, Binary) need
+    /// nothing from the session: they go straight to the user, unless the session still has
+    /// events to handle, which must reach the user first. Anything else goes through the
+    /// session, which answers Pings, feeds Pongs to the pinger and handles a Close.
+    pub(crate) fn report_messages(&self, messages: Vec<Message>) {
+        let messages = match self.handoff.has_events() {
+            true => messages,
+            false => match self.deliver.send_data(messages) {
+                Ok(()) => return,
+                Err(messages) => messages,
+            },
+        };
+        self.report(CodecEvent::Messages(messages));
+    }
+
     /// `bytes` of data payload were written; wakes the session if messages wait for room.
     pub(crate) fn report_written(&self, bytes: usize) {
         if self.handoff.report_written(bytes) {
@@ -286,6 +319,7 @@ impl CodecLink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::messages::Incoming;
 
     fn data(text: &str) -> Queued {
         Queued {
@@ -364,6 +398,47 @@ mod tests {
             ]
         ));
         assert!(handoff.take_events().is_empty());
+    }
+
+    #[test]
+    fn data_goes_straight_to_the_user_only_while_the_session_has_no_event_left() {
+        use crate::actors::session::Backlog;
+        use crate::handle::StreamEvent;
+        use bytes::Bytes;
+        use futures::channel::mpsc;
+
+        let (events, mut stream) = mpsc::unbounded();
+        let deliver = Deliver::Channel(events, Backlog::new(1 << 20));
+        let (codec, _mailbox) = actix::dev::channel::channel::<CodecActor>(16);
+        let link = CodecLink::new(actix::Addr::new(codec).downgrade(), true, deliver);
+        let binary = |b: &'static [u8]| Message::Binary(Bytes::from_static(b));
+        let mut delivered = || -> Vec<Incoming> {
+            let mut all = Vec::new();
+            while let Ok(StreamEvent::Batch(batch)) = stream.try_recv() {
+                all.extend(batch);
+            }
+            all
+        };
+
+        link.report_messages(vec![binary(b"a"), binary(b"b")]);
+        assert_eq!(delivered().len(), 2, "data alone goes straight on");
+        assert!(!link.handoff.has_events());
+
+        link.report_messages(vec![binary(b"c"), Message::Ping(Bytes::new())]);
+        link.report_messages(vec![binary(b"d")]);
+        assert!(
+            delivered().is_empty(),
+            "a Ping, and what follows it, wait for the session"
+        );
+        let events = link.take_events();
+        assert_eq!(events.len(), 2);
+
+        link.report_messages(vec![binary(b"e")]);
+        assert_eq!(
+            delivered(),
+            vec![Incoming::Binary(Bytes::from_static(b"e"))],
+            "once the session took its events, data goes straight on again"
+        );
     }
 
     #[test]

@@ -29,11 +29,10 @@ use tokio::io::{AsyncWrite, AsyncWriteExt, WriteHalf};
 
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::task::Poll;
 
 use crate::actors::recycle;
-use crate::actors::session::Backlog;
+use crate::actors::session::Deliver;
 use crate::config::Config;
 use crate::error::Error;
 use crate::messages::{Abort, CodecStopped, Finish, Write};
@@ -81,8 +80,9 @@ impl CodecActor {
         leftover: BytesMut,
         config: &Config,
         deflate: Option<DeflateParams>,
-        backlog: Option<Arc<Backlog>>,
+        deliver: Deliver,
     ) -> Rc<CodecLink> {
+        let backlog = deliver.backlog();
         let (read, write) = tokio::io::split(io);
         let limits = ReceiverLimits {
             max_frame_size: config.max_frame_size,
@@ -102,7 +102,11 @@ impl CodecActor {
         Self::create(|ctx| {
             ctx.add_stream(FrameReader::new(read, leftover, receiver, backlog));
             ctx.spawn(TakeFrames);
-            let link = Rc::new(CodecLink::new(ctx.address().downgrade(), config.masking));
+            let link = Rc::new(CodecLink::new(
+                ctx.address().downgrade(),
+                config.masking,
+                deliver,
+            ));
             session_end = Some(Rc::clone(&link));
             Self {
                 link,
@@ -361,10 +365,10 @@ impl Actor for CodecActor {
 impl StreamHandler<ReadEvent> for CodecActor {
     fn handle(&mut self, event: ReadEvent, _: &mut Context<Self>) {
         self.read_since_turn = true;
-        self.link.report(match event {
-            ReadEvent::Messages(messages) => CodecEvent::Messages(messages),
-            ReadEvent::Ended(ended) => CodecEvent::ReadEnded(ended),
-        });
+        match event {
+            ReadEvent::Messages(messages) => self.link.report_messages(messages),
+            ReadEvent::Ended(ended) => self.link.report(CodecEvent::ReadEnded(ended)),
+        }
     }
 
     fn finished(&mut self, ctx: &mut Context<Self>) {

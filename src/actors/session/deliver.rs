@@ -8,10 +8,13 @@ use futures::channel::mpsc;
 use tokio::sync::oneshot;
 
 use super::backlog::Backlog;
+use crate::actors::recycle;
 use crate::handle::StreamEvent;
 use crate::messages::Incoming;
+use crate::proto::{CloseFrame, Message};
 
 /// Where the session delivers [`Incoming`] events.
+#[derive(Debug)]
 pub(crate) enum Deliver {
     /// An actor (or any recipient) of the user's.
     Recipient(Recipient<Incoming>),
@@ -42,6 +45,22 @@ impl Deliver {
         }
     }
 
+    /// Delivers `messages` when all of them are data messages (Text and Binary), which need
+    /// nothing from the session; gives them back untouched otherwise.
+    pub(crate) fn send_data(&self, mut messages: Vec<Message>) -> Result<(), Vec<Message>> {
+        let is_data = |m: &Message| matches!(m, Message::Text(_) | Message::Binary(_));
+        if !messages.iter().all(is_data) {
+            return Err(messages);
+        }
+        let mut events: Vec<Incoming> = recycle::take();
+        events.reserve(messages.len());
+        // Every message is data: each one converts.
+        events.extend(messages.drain(..).filter_map(|m| incoming_of(m).ok()));
+        recycle::give(messages);
+        self.send_all(events);
+        Ok(())
+    }
+
     /// The inbound bound the codec's reader must respect, if any.
     pub(crate) fn backlog(&self) -> Option<Arc<Backlog>> {
         match self {
@@ -63,5 +82,17 @@ impl Deliver {
                 Some(signal)
             }
         }
+    }
+}
+
+/// The event for a received message, or the status of a Close frame (which the session
+/// handles, and delivers only as [`Incoming::Closed`] once the connection ended).
+pub(crate) fn incoming_of(message: Message) -> Result<Incoming, Option<CloseFrame>> {
+    match message {
+        Message::Text(text) => Ok(Incoming::Text(text)),
+        Message::Binary(bytes) => Ok(Incoming::Binary(bytes)),
+        Message::Ping(payload) => Ok(Incoming::Ping(payload)),
+        Message::Pong(payload) => Ok(Incoming::Pong(payload)),
+        Message::Close(status) => Err(status),
     }
 }

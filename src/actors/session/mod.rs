@@ -38,6 +38,7 @@ use crate::messages::{
 };
 use crate::proto::{CloseCode, CloseFrame, Message, MAX_CLOSE_REASON};
 pub(crate) use backlog::Backlog;
+use deliver::incoming_of;
 pub(crate) use deliver::Deliver;
 use ending::{EndFacts, Ending};
 use outbound::{Admission, OutboundQueue, Waiting};
@@ -54,8 +55,8 @@ const FAIL_GRACE: Duration = Duration::from_secs(1);
 /// with [`ClientSession::builder`].
 pub struct ClientSession {
     handshake: Arc<Handshake>,
-    deliver: Deliver,
-    /// Where frames go: the codec actor, through a queue shared on this arbiter.
+    /// Where frames go: the codec actor, through a queue shared on this arbiter. It also
+    /// holds where events go (the user's recipient or stream).
     codec: Rc<CodecLink>,
     pinger: Option<Addr<Pinger>>,
     /// Started at the peer's first Ping: a session that is never pinged never pays for it.
@@ -100,13 +101,12 @@ impl ClientSession {
         } = upgraded;
         Self::create(move |ctx| {
             let me = ctx.address().downgrade();
-            let codec = CodecActor::start(io, read_buf, config, deflate, deliver.backlog());
+            let codec = CodecActor::start(io, read_buf, config, deflate, deliver);
             let pinger = config.ping_interval.map(|interval| {
                 Pinger::new(me, codec.codec(), interval, config.ping_timeout).start()
             });
             Self {
                 handshake: Arc::new(handshake),
-                deliver,
                 codec,
                 pinger,
                 ponger: None,
@@ -153,7 +153,7 @@ impl ClientSession {
     /// Enters `Closing`: stops the pinger and arms the close timer.
     fn begin_closing(&mut self, ending: Ending, ctx: &mut Context<Self>) {
         self.state = SessionState::Closing;
-        if let Some(backlog) = self.deliver.backlog() {
+        if let Some(backlog) = self.codec.deliver().backlog() {
             backlog.release();
         }
         self.ending = Some(ending);
@@ -469,32 +469,32 @@ impl ClientSession {
         let mut events: Vec<Incoming> = recycle::take();
         events.reserve(messages.len());
         for message in messages.drain(..) {
-            match message {
-                Message::Text(text) => events.push(Incoming::Text(text)),
-                Message::Binary(bytes) => events.push(Incoming::Binary(bytes)),
-                Message::Ping(payload) => {
-                    if self.state == SessionState::Open {
-                        let codec = &self.codec;
-                        self.ponger
-                            .get_or_insert_with(|| Ponger::new(codec.codec()).start())
-                            .do_send(PeerPing(payload.clone()));
+            match incoming_of(message) {
+                Ok(event) => {
+                    match &event {
+                        Incoming::Ping(payload) if self.state == SessionState::Open => {
+                            let codec = &self.codec;
+                            self.ponger
+                                .get_or_insert_with(|| Ponger::new(codec.codec()).start())
+                                .do_send(PeerPing(payload.clone()));
+                        }
+                        Incoming::Pong(payload) => {
+                            if let Some(pinger) = &self.pinger {
+                                pinger.do_send(PeerPong(payload.clone()));
+                            }
+                        }
+                        _ => {}
                     }
-                    events.push(Incoming::Ping(payload));
+                    events.push(event);
                 }
-                Message::Pong(payload) => {
-                    if let Some(pinger) = &self.pinger {
-                        pinger.do_send(PeerPong(payload.clone()));
-                    }
-                    events.push(Incoming::Pong(payload));
-                }
-                Message::Close(frame) => {
+                Err(frame) => {
                     // What came before the Close is delivered before anything it causes.
-                    self.deliver.send_all(std::mem::take(&mut events));
+                    self.codec.deliver().send_all(std::mem::take(&mut events));
                     self.on_peer_close(frame, ctx);
                 }
             }
         }
-        self.deliver.send_all(events);
+        self.codec.deliver().send_all(events);
         recycle::give(messages);
     }
 
@@ -503,7 +503,7 @@ impl ClientSession {
             ReadEnded::Protocol(error) => {
                 let reason = error.to_string();
                 let error = Error::Protocol(error);
-                let Some(handled) = self.deliver.barrier() else {
+                let Some(handled) = self.codec.deliver().barrier() else {
                     self.fail(error, &reason, false, ctx);
                     return;
                 };
@@ -563,7 +563,7 @@ impl ClientSession {
             ctx.cancel_future(handle);
         }
         self.stop_children();
-        self.deliver.send(Incoming::Closed(info));
+        self.codec.deliver().send(Incoming::Closed(info));
     }
 }
 
