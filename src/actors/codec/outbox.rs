@@ -46,13 +46,13 @@ impl Queued {
     }
 }
 
-/// How far the data message at the front of the queue is encoded.
-#[derive(Debug, Default)]
-struct Progress {
-    /// Payload bytes already encoded (its fragments so far).
-    encoded: usize,
-    /// The compressed payload, once a compressed message starts to be encoded.
-    compressed: Option<Bytes>,
+/// What compressing data messages takes: the compressor, and the compressed payload of
+/// the message being encoded.
+#[derive(Debug)]
+struct Compression {
+    deflater: Deflater,
+    /// The front data message's compressed payload, once it starts to be encoded.
+    front: Option<Bytes>,
 }
 
 /// Appends `entry` to `queue`, first taking an allocation from the thread's shelf if the
@@ -113,8 +113,8 @@ impl From<Queued> for Done {
 pub(crate) struct Outbox {
     control: VecDeque<Queued>,
     data: VecDeque<Queued>,
-    /// How far the front of `data` is encoded.
-    front: Progress,
+    /// Payload bytes of the front of `data` already encoded (its fragments so far).
+    front_encoded: usize,
     /// Payload bytes of everything queued, each entry counted whole until it leaves the
     /// queue (see [`Queued::payload_len`]).
     payload_bytes: usize,
@@ -123,8 +123,9 @@ pub(crate) struct Outbox {
     /// The Close frame was encoded: nothing more is written.
     close_encoded: bool,
     fragment_size: usize,
-    /// Compresses data messages when permessage-deflate was negotiated.
-    deflater: Option<Deflater>,
+    /// Present when permessage-deflate was negotiated. Boxed: most sessions never
+    /// compress, and an idle one should not carry the compressor's 150 bytes inline.
+    compression: Option<Box<Compression>>,
 }
 
 impl Outbox {
@@ -133,7 +134,12 @@ impl Outbox {
     pub(crate) fn new(fragment_size: usize, deflater: Option<Deflater>) -> Self {
         Self {
             fragment_size,
-            deflater,
+            compression: deflater.map(|deflater| {
+                Box::new(Compression {
+                    deflater,
+                    front: None,
+                })
+            }),
             ..Self::default()
         }
     }
@@ -188,7 +194,7 @@ impl Outbox {
                 .map(Queued::payload_len)
                 .fold(0, usize::saturating_add);
             self.payload_bytes = self.payload_bytes.saturating_add(bytes);
-            self.front = Progress::default();
+            self.reset_front();
             return Vec::from(std::mem::replace(&mut self.data, VecDeque::from(entries)));
         }
         for entry in entries.drain(..) {
@@ -206,6 +212,14 @@ impl Outbox {
                     self.payload_bytes = self.payload_bytes.saturating_sub(dropped.payload_len());
                 }
             }
+        }
+    }
+
+    /// Forgets how far the front data message was encoded (it left, or a new one is first).
+    fn reset_front(&mut self) {
+        self.front_encoded = 0;
+        if let Some(compression) = self.compression.as_deref_mut() {
+            compression.front = None;
         }
     }
 
@@ -258,31 +272,32 @@ impl Outbox {
                             (OpCode::Binary, &bytes[..])
                         }
                     };
-                    let front = &mut self.front;
-                    if let (0, None, Some(deflater)) =
-                        (front.encoded, &front.compressed, self.deflater.as_mut())
-                    {
-                        front.compressed = Some(Bytes::from(deflater.compress(raw)));
-                    }
-                    let payload = front.compressed.as_deref().unwrap_or(raw);
-                    let start = front.encoded;
+                    let start = self.front_encoded;
+                    let compressed = match self.compression.as_deref_mut() {
+                        Some(c) => Some(
+                            &*c.front
+                                .get_or_insert_with(|| Bytes::from(c.deflater.compress(raw))),
+                        ),
+                        None => None,
+                    };
+                    let payload = compressed.map_or(raw, |bytes| &bytes[..]);
                     let end = match self.fragment_size {
                         0 => payload.len(),
                         size => (start + size).min(payload.len()),
                     };
-                    let (opcode, rsv) = match (start, &front.compressed) {
+                    let (opcode, rsv) = match (start, compressed) {
                         (0, Some(_)) => (opcode, RSV1),
                         (0, None) => (opcode, 0),
                         _ => (OpCode::Continuation, 0),
                     };
                     let fin = end == payload.len();
                     write_frame(dst, opcode, fin, rsv, &payload[start..end], key);
-                    front.encoded = end;
+                    self.front_encoded = end;
                     fin
                 }
             };
             if finished {
-                self.front = Progress::default();
+                self.reset_front();
                 if let Some(entry) = self.data.pop_front() {
                     done.push(self.left(entry));
                 }
@@ -311,11 +326,11 @@ impl Outbox {
             }
             let (payload, encoded) = match i {
                 0 => (
-                    self.front
-                        .compressed
+                    self.compression
                         .as_ref()
+                        .and_then(|c| c.front.as_ref())
                         .map_or(entry.payload_len(), Bytes::len),
-                    self.front.encoded,
+                    self.front_encoded,
                 ),
                 _ => (entry.payload_len(), 0),
             };
@@ -361,7 +376,7 @@ impl Outbox {
     /// Fails everything still queued with `error`; returns how many data messages that was.
     pub(crate) fn fail_all(&mut self, error: &Error) -> usize {
         self.payload_bytes = 0;
-        self.front = Progress::default();
+        self.reset_front();
         let queued = self.control.drain(..).chain(self.data.drain(..));
         fail_all(queued.map(Done::from), error)
     }
