@@ -641,6 +641,49 @@ mod tests {
     }
 
     #[test]
+    fn compressed_messages_are_encoded_fragment_by_fragment_and_inflate_to_what_was_sent() {
+        use crate::proto::{DeflateParams, Inflater};
+        let params = DeflateParams {
+            client_no_context_takeover: false,
+            server_no_context_takeover: false,
+            client_max_window_bits: 15,
+            server_max_window_bits: 15,
+        };
+        let mut outbox = Outbox::new(7, Some(Deflater::new(&params, 6)));
+        let sent: Vec<String> = (0..3).map(|i| format!("message {i} ").repeat(20)).collect();
+        for text in &sent {
+            outbox.push(entry(OutFrame::Data(Send::text(text.clone())), None, false));
+        }
+        let (mut wire, mut done) = (BytesMut::new(), Vec::new());
+        let mut batches = 0;
+        while !outbox.is_empty() {
+            let hint = outbox.batch_len_hint(1);
+            let before = wire.len();
+            outbox.fill(&mut wire, before + 1, &mut || [0; 4], &mut done);
+            assert!(
+                wire.len() - before <= hint,
+                "one fragment per batch, within the hint"
+            );
+            batches += 1;
+        }
+        assert!(batches > sent.len(), "compressed messages were fragmented");
+        assert_eq!(done.len(), sent.len());
+        let limits = ReceiverLimits {
+            max_frame_size: 1 << 20,
+            max_message_size: 1 << 20,
+            allowed_rsv: 0,
+        };
+        let mut receiver = Receiver::with_inflater(limits, Inflater::new(&params));
+        let mut received = Vec::new();
+        while let Some(message) = receiver.poll(&mut wire).unwrap() {
+            received.push(message);
+        }
+        let expected: Vec<Message> = sent.into_iter().map(|t| Message::Text(t.into())).collect();
+        assert_eq!(received, expected);
+        assert_eq!(outbox.payload_bytes, 0);
+    }
+
+    #[test]
     fn fail_all_counts_data_messages() {
         let mut outbox = Outbox::new(0, None);
         outbox.push(entry(OutFrame::Data(Send::text("a")), None, true));
