@@ -47,10 +47,6 @@ const BATCH_LIMIT: usize = 256 * 1024;
 /// Most scheduler turns a write of several queued frames waits while reads keep bringing
 /// messages (see [`CodecActor::write_soon`]).
 const MAX_DEFERRED_TURNS: u8 = 2;
-/// Pipelined writes that go out at once after a wait that saw no read (see
-/// [`CodecActor::write_soon`]); the one after them waits again, to look whether reads came
-/// back.
-const WRITES_AT_ONCE_AFTER_IDLE_WAIT: u8 = 15;
 
 /// Owns the socket of one session.
 pub(crate) struct CodecActor {
@@ -67,8 +63,6 @@ pub(crate) struct CodecActor {
     deferred_turns: u8,
     /// Messages were read since the scheduled write last waited a turn.
     read_since_turn: bool,
-    /// Pipelined writes still to go out without waiting, because the last wait saw no read.
-    writes_at_once: u8,
     /// `Finish` arrived: shut the write side once the outbox is written.
     finishing: bool,
     write_shut: bool,
@@ -122,7 +116,6 @@ impl CodecActor {
                 write_scheduled: false,
                 deferred_turns: 0,
                 read_since_turn: false,
-                writes_at_once: 0,
                 finishing: false,
                 write_shut: false,
                 read_done: false,
@@ -161,11 +154,6 @@ impl CodecActor {
     /// Each turn costs this thread an I/O poll, though: where the client rather than the
     /// peer is the bottleneck, the wait is pure cost (bench/RESULTS.md, "With the echo
     /// server on two threads").
-    /// So the wait is kept only while it pays: a first turn that saw no read of this
-    /// connection's socket cannot have brought replies, and then the next
-    /// [`WRITES_AT_ONCE_AFTER_IDLE_WAIT`] pipelined writes go out at once before one waits
-    /// again to look. A session whose sender waits for all echoes before it sends the next
-    /// batch sees no read while it waits, and so pays the turn once in that many batches.
     /// On a thread that spins before it parks ([`runtime::spinning_runtime`]) the spin
     /// already lets messages gather between reads, and waiting turns as well cost 3–6 %
     /// of msgs/s there: such a thread writes at once.
@@ -176,10 +164,6 @@ impl CodecActor {
         let pipelined =
             self.outbox.len() >= 2 && self.batch_has_room() && !runtime::spins_before_parking();
         if !pipelined {
-            return self.start_write(ctx);
-        }
-        if self.writes_at_once > 0 {
-            self.writes_at_once -= 1;
             return self.start_write(ctx);
         }
         self.write_scheduled = true;
@@ -196,9 +180,6 @@ impl CodecActor {
             tokio::task::yield_now()
                 .into_actor(self)
                 .map(|(), act, ctx| {
-                    if act.deferred_turns == 1 && !act.read_since_turn {
-                        act.writes_at_once = WRITES_AT_ONCE_AFTER_IDLE_WAIT;
-                    }
                     let reads_continue = act.read_since_turn
                         && act.deferred_turns < MAX_DEFERRED_TURNS
                         && act.batch_has_room();
