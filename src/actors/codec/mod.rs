@@ -20,6 +20,7 @@ mod handoff;
 mod outbox;
 mod pool;
 mod reader;
+mod write_wait;
 
 use actix::prelude::*;
 use awc::BoxedSocket;
@@ -41,6 +42,7 @@ use crate::runtime;
 pub(crate) use handoff::{CodecEvent, CodecLink};
 use outbox::{fail_all, Done, Outbox, Queued};
 use reader::{FrameReader, ReadEvent};
+use write_wait::WriteWait;
 
 /// Bytes encoded per write batch (a batch may exceed it by one frame).
 const BATCH_LIMIT: usize = 256 * 1024;
@@ -63,6 +65,8 @@ pub(crate) struct CodecActor {
     deferred_turns: u8,
     /// Messages were read since the scheduled write last waited a turn.
     read_since_turn: bool,
+    /// Whether a pipelined write waits a turn first ([`write_wait`]).
+    write_wait: WriteWait,
     /// `Finish` arrived: shut the write side once the outbox is written.
     finishing: bool,
     write_shut: bool,
@@ -116,6 +120,7 @@ impl CodecActor {
                 write_scheduled: false,
                 deferred_turns: 0,
                 read_since_turn: false,
+                write_wait: WriteWait::default(),
                 finishing: false,
                 write_shut: false,
                 read_done: false,
@@ -154,6 +159,9 @@ impl CodecActor {
     /// Each turn costs this thread an I/O poll, though: where the client rather than the
     /// peer is the bottleneck, the wait is pure cost (bench/RESULTS.md, "With the echo
     /// server on two threads").
+    /// So the wait is kept only while its turns see reads ([`write_wait`]): against a peer
+    /// that answers a whole batch at once and sends nothing else, pipelined writes soon go
+    /// out at once, but for a probe now and then.
     /// On a thread that spins before it parks ([`runtime::spinning_runtime`]) the spin
     /// already lets messages gather between reads, and waiting turns as well cost 3–6 %
     /// of msgs/s there: such a thread writes at once.
@@ -163,7 +171,7 @@ impl CodecActor {
         }
         let pipelined =
             self.outbox.len() >= 2 && self.batch_has_room() && !runtime::spins_before_parking();
-        if !pipelined {
+        if !pipelined || !self.write_wait.should_wait() {
             return self.start_write(ctx);
         }
         self.write_scheduled = true;
@@ -180,6 +188,9 @@ impl CodecActor {
             tokio::task::yield_now()
                 .into_actor(self)
                 .map(|(), act, ctx| {
+                    if act.deferred_turns == 1 {
+                        act.write_wait.judge(act.read_since_turn);
+                    }
                     let reads_continue = act.read_since_turn
                         && act.deferred_turns < MAX_DEFERRED_TURNS
                         && act.batch_has_room();
