@@ -64,6 +64,12 @@ impl Send {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Whether this is a data message (Text or Binary): what the outbound bound counts and
+    /// a batch's reply waits for, as opposed to a Ping or Pong.
+    pub(crate) fn is_data(&self) -> bool {
+        matches!(self, Self::Text(_) | Self::Binary(_))
+    }
 }
 
 /// Start the closing handshake. **Sender:** the user. **Handler:** `ClientSession`.

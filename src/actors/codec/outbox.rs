@@ -42,7 +42,7 @@ impl Queued {
 
     /// Whether this is a Text or Binary message.
     fn is_data_message(&self) -> bool {
-        matches!(self.frame, OutFrame::Data(Send::Text(_) | Send::Binary(_)))
+        matches!(&self.frame, OutFrame::Data(message) if message.is_data())
     }
 }
 
@@ -78,7 +78,7 @@ impl Done {
     /// The promise to the sender of `frame`, to be kept once it is written or refused.
     pub(crate) fn new(frame: &OutFrame, reply: Option<Reply>) -> Self {
         let (data_bytes, is_data) = match frame {
-            OutFrame::Data(message @ (Send::Text(_) | Send::Binary(_))) => (message.len(), true),
+            OutFrame::Data(message) if message.is_data() => (message.len(), true),
             _ => (0, false),
         };
         Self {

@@ -279,7 +279,7 @@ impl Handler<Send> for ClientSession {
         if let Some(error) = control_too_long(&msg) {
             return SendReply::now(Err(error));
         }
-        if is_data(&msg) {
+        if msg.is_data() {
             // Older messages waiting for room go first.
             self.collect_written();
         }
@@ -305,7 +305,7 @@ impl ClientSession {
     /// Queues a checked message: a Ping or Pong goes to the codec at once, a data message
     /// through the outbound bound.
     fn queue_send(&mut self, msg: Send) -> SendReply {
-        if !is_data(&msg) {
+        if !msg.is_data() {
             return SendReply::forward(Rc::clone(&self.codec), OutFrame::Data(msg));
         }
         let len = msg.len();
@@ -335,12 +335,12 @@ impl ClientSession {
         self.collect_written();
         let Some(last) = messages
             .iter()
-            .rposition(is_data)
+            .rposition(Send::is_data)
             .or_else(|| messages.len().checked_sub(1))
         else {
             return SendReply::now(Ok(()));
         };
-        let data_lens = messages.iter().filter(|m| is_data(m)).map(Send::len);
+        let data_lens = messages.iter().filter(|m| m.is_data()).map(Send::len);
         let data_bytes = data_lens.clone().fold(0, usize::saturating_add);
         if self.outbound.forward_all(data_bytes) {
             // The common case: all of it goes to the codec now, as one unit.
@@ -361,11 +361,6 @@ impl ClientSession {
         recycle::give(messages);
         completing
     }
-}
-
-/// Whether `msg` is a data message (counted against the outbound bound).
-fn is_data(msg: &Send) -> bool {
-    matches!(msg, Send::Text(_) | Send::Binary(_))
 }
 
 /// The error for a Ping or Pong whose payload is over 125 bytes.
