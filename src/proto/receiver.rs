@@ -72,12 +72,11 @@ impl Receiver {
     /// # Errors
     /// Any [`ProtocolError`]: the connection must then be failed with its close code.
     pub fn poll(&mut self, src: &mut BytesMut) -> Result<Option<Message>, ProtocolError> {
-        // The common case, a whole small data message, in one step; the general path below
-        // handles everything else the same way, one layer at a time.
-        if !self.messages.in_message() {
-            if let Some((text, payload)) = self.frames.decode_whole_data(src) {
-                return self.messages.push_whole(text, payload).map(Some);
-            }
+        // The common case, a whole small data message, in one step (`push_whole` refuses it,
+        // as the general path would, while a fragmented message is open); the general path
+        // below handles everything else the same way, one layer at a time.
+        if let Some((text, payload)) = self.frames.decode_whole_data(src) {
+            return self.messages.push_whole(text, payload).map(Some);
         }
         loop {
             let Some(header) = self.frames.poll_header(src)? else {
