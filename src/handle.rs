@@ -14,14 +14,14 @@ use futures::{Sink, Stream, StreamExt};
 use tokio::sync::oneshot;
 
 use crate::actors::recycle::{self, recyclable};
-use crate::actors::session::{Backlog, ClientSession};
+use crate::actors::session::{incoming_of, payload_len, Backlog, ClientSession};
 use crate::connect::Handshake;
 use crate::error::Error;
 use crate::messages::{
     Close, CloseInfo, GetHandshake, GetStats, Incoming, Initiator, Send, SendBatch, SessionStats,
     SetMasking,
 };
-use crate::proto::CloseCode;
+use crate::proto::{CloseCode, Message};
 
 /// A cheap, cloneable way to talk to a session from async code.
 ///
@@ -334,6 +334,8 @@ recyclable!(Incoming);
 pub(crate) enum StreamEvent {
     /// Events for the user, in order.
     Batch(Vec<Incoming>),
+    /// Text and Binary messages of one read, in order, converted as they are taken.
+    Data(Vec<Message>),
     /// Reached when the consumer asks for the event after everything before it.
     Barrier(oneshot::Sender<()>),
 }
@@ -344,8 +346,10 @@ pub struct IncomingStream {
     events: mpsc::UnboundedReceiver<StreamEvent>,
     /// Bytes delivered and not yet taken; what is taken here lets the reader go on.
     backlog: Arc<Backlog>,
-    /// The rest of the batch being handed out.
+    /// The rest of the batch being handed out: events, or the data messages of one read.
+    /// At most one of the two holds anything.
     ready: VecDeque<Incoming>,
+    ready_data: VecDeque<Message>,
     done: bool,
 }
 
@@ -355,6 +359,7 @@ impl IncomingStream {
             events,
             backlog,
             ready: VecDeque::new(),
+            ready_data: VecDeque::new(),
             done: false,
         }
     }
@@ -365,6 +370,14 @@ impl Stream for IncomingStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Incoming>> {
         loop {
+            if let Some(message) = self.ready_data.pop_front() {
+                self.backlog.taken(payload_len(&message));
+                // Only Text and Binary messages are queued here: each one converts.
+                if let Ok(event) = incoming_of(message) {
+                    return Poll::Ready(Some(event));
+                }
+                continue;
+            }
             if let Some(event) = self.ready.pop_front() {
                 if let Incoming::Closed(_) = event {
                     self.done = true;
@@ -379,6 +392,12 @@ impl Stream for IncomingStream {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(StreamEvent::Barrier(reached))) => {
                     let _ = reached.send(());
+                }
+                Poll::Ready(Some(StreamEvent::Data(messages))) => {
+                    // `ready_data` is empty: its allocation goes back to the thread's
+                    // shelf, for the codec's next read.
+                    let drained = std::mem::replace(&mut self.ready_data, VecDeque::from(messages));
+                    recycle::give(Vec::from(drained));
                 }
                 Poll::Ready(Some(StreamEvent::Batch(events))) => {
                     // `ready` is empty: its allocation goes back to the thread's shelf,

@@ -77,6 +77,7 @@ fn capacity_bytes<T>(vec: &Vec<T>) -> usize {
 
 /// An empty vector: the one put back last on this thread's shelf, or a new one without
 /// capacity (which allocates only when first pushed to).
+#[inline(never)]
 pub(crate) fn take<T: Recyclable>() -> Vec<T> {
     T::shelf()
         .try_with(|shelf| {
@@ -111,6 +112,10 @@ pub(crate) fn give<T: Recyclable>(mut vec: Vec<T>) {
 }
 
 /// Makes sure `vec` has an allocation from the shelf before it is filled, if it has none.
+///
+/// Called before every push on some hot paths, so the check is inlined and the shelf is
+/// reached only when the vector has no allocation.
+#[inline]
 pub(crate) fn stock<T: Recyclable>(vec: &mut Vec<T>) {
     if vec.capacity() == 0 {
         *vec = take();

@@ -402,7 +402,7 @@ mod tests {
 
     #[test]
     fn data_goes_straight_to_the_user_only_while_the_session_has_no_event_left() {
-        use crate::actors::session::Backlog;
+        use crate::actors::session::{incoming_of, Backlog};
         use crate::handle::StreamEvent;
         use bytes::Bytes;
         use futures::channel::mpsc;
@@ -414,8 +414,14 @@ mod tests {
         let binary = |b: &'static [u8]| Message::Binary(Bytes::from_static(b));
         let mut delivered = || -> Vec<Incoming> {
             let mut all = Vec::new();
-            while let Ok(StreamEvent::Batch(batch)) = stream.try_recv() {
-                all.extend(batch);
+            while let Ok(event) = stream.try_recv() {
+                match event {
+                    StreamEvent::Batch(batch) => all.extend(batch),
+                    StreamEvent::Data(data) => {
+                        all.extend(data.into_iter().filter_map(|m| incoming_of(m).ok()))
+                    }
+                    StreamEvent::Barrier(_) => {}
+                }
             }
             all
         };

@@ -64,28 +64,43 @@ fn push_stocked(queue: &mut VecDeque<Queued>, entry: Queued) {
     queue.push_back(entry);
 }
 
-/// An encoded frame (or message) waiting for its write to finish.
+/// Encoded frames (or messages) waiting for their write to finish: one with a reply, or a
+/// run of them that nobody waits for, kept as one entry (see [`Done::push_onto`]).
 #[derive(Debug)]
 pub(crate) struct Done {
     reply: Option<Reply>,
-    /// Payload bytes of a data message; 0 for control frames.
+    /// Payload bytes of the Text and Binary messages covered.
     data_bytes: usize,
-    /// Whether this is a Text or Binary message.
-    is_data: bool,
+    /// How many Text and Binary messages are covered.
+    data_messages: usize,
 }
 
 impl Done {
     /// The promise to the sender of `frame`, to be kept once it is written or refused.
     pub(crate) fn new(frame: &OutFrame, reply: Option<Reply>) -> Self {
-        let (data_bytes, is_data) = match frame {
-            OutFrame::Data(message) if message.is_data() => (message.len(), true),
-            _ => (0, false),
+        let (data_bytes, data_messages) = match frame {
+            OutFrame::Data(message) if message.is_data() => (message.len(), 1),
+            _ => (0, 0),
         };
         Self {
             reply,
             data_bytes,
-            is_data,
+            data_messages,
         }
+    }
+
+    /// Appends this to `done`, in order. Without a reply it joins a last entry that has none
+    /// either: the messages of a batch that only its last one answers for then cost one
+    /// entry to complete, not one each.
+    pub(crate) fn push_onto(self, done: &mut Vec<Done>) {
+        if self.reply.is_none() {
+            if let Some(last) = done.last_mut().filter(|last| last.reply.is_none()) {
+                last.data_bytes += self.data_bytes;
+                last.data_messages += self.data_messages;
+                return;
+            }
+        }
+        done.push(self);
     }
 
     /// Tells the sender how the write went; returns the data payload bytes it covered.
@@ -96,9 +111,9 @@ impl Done {
         self.data_bytes
     }
 
-    /// Whether this is a data message (for counting what was never written).
-    pub(crate) fn is_data(&self) -> bool {
-        self.is_data
+    /// How many data messages this covers (for counting what was never written).
+    pub(crate) fn data_messages(&self) -> usize {
+        self.data_messages
     }
 }
 
@@ -251,7 +266,7 @@ impl Outbox {
             };
             let key = entry.masked.then(&mut *next_key);
             write_frame(dst, opcode, true, 0, payload, key);
-            done.push(self.left(entry));
+            self.left(entry).push_onto(done);
         }
         while dst.len() < limit && !self.close_encoded {
             let Some(entry) = self.data.front() else {
@@ -299,7 +314,7 @@ impl Outbox {
             if finished {
                 self.reset_front();
                 if let Some(entry) = self.data.pop_front() {
-                    done.push(self.left(entry));
+                    self.left(entry).push_onto(done);
                 }
             }
         }
@@ -309,7 +324,15 @@ impl Outbox {
     /// the write buffer can be sized once: exact for uncompressed data, while a Close
     /// frame counts as its largest size and a message still to be compressed as its
     /// uncompressed size.
+    ///
+    /// When everything queued fits under `limit` by [`encoded_bound`](Self::encoded_bound)
+    /// (the usual batch of small messages), that bound is the hint, at no cost; the queue
+    /// is walked only for a batch that fills up to the limit.
     pub(crate) fn batch_len_hint(&self, limit: usize) -> usize {
+        let bound = self.encoded_bound();
+        if bound < limit {
+            return bound;
+        }
         let framed = |payload: usize, masked: bool| payload + header_len(payload as u64, masked);
         let mut total: usize = self
             .control
@@ -350,17 +373,22 @@ impl Outbox {
         total
     }
 
-    /// Whether what is queued encodes to less than `limit` bytes, by a bound that costs
-    /// nothing to compute (unlike [`batch_len_hint`](Self::batch_len_hint), which walks
-    /// the queue): every payload counted whole and uncompressed, and the largest header
-    /// for each frame it can take.
+    /// Whether what is queued encodes to less than `limit` bytes, by
+    /// [`encoded_bound`](Self::encoded_bound).
     pub(crate) fn fits_under(&self, limit: usize) -> bool {
+        self.encoded_bound() < limit
+    }
+
+    /// At least as many bytes as everything queued encodes to, by a bound that costs
+    /// nothing to compute: every payload counted whole and uncompressed, and the largest
+    /// header for each frame it can take.
+    fn encoded_bound(&self) -> usize {
         let frames = match self.fragment_size {
             0 => self.len(),
             size => self.len().saturating_add(self.payload_bytes / size),
         };
         let headers = frames.saturating_mul(MAX_HEADER_LEN);
-        self.payload_bytes.saturating_add(headers) < limit
+        self.payload_bytes.saturating_add(headers)
     }
 
     /// Puts the queues' memory back on the thread's shelf once both are empty, so that a
@@ -386,9 +414,7 @@ impl Outbox {
 pub(crate) fn fail_all(done: impl IntoIterator<Item = Done>, error: &Error) -> usize {
     let mut data_messages = 0;
     for d in done {
-        if d.is_data() {
-            data_messages += 1;
-        }
+        data_messages += d.data_messages();
         d.complete(Err(error.clone()));
     }
     data_messages
@@ -446,7 +472,44 @@ mod tests {
                 Message::Binary(Bytes::from(vec![1u8; 12]))
             ]
         );
-        assert_eq!(done.len(), 2);
+        let data_messages: usize = done.iter().map(Done::data_messages).sum();
+        assert_eq!(data_messages, 1, "the Ping is done too, and is not data");
+    }
+
+    #[test]
+    fn frames_nobody_waits_for_share_one_done_entry_and_replies_keep_their_order() {
+        let mut outbox = Outbox::new(0, None);
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let mut tx = Some(tx);
+        let sizes = [3usize, 5, 7, 11, 13, 17];
+        for (i, len) in sizes.into_iter().enumerate() {
+            // Only the fourth message is answered, as a sink's batch answers for its last.
+            let reply = if i == 3 { tx.take() } else { None };
+            outbox.push(entry(
+                OutFrame::Data(Send::binary(vec![0u8; len])),
+                reply,
+                true,
+            ));
+        }
+        outbox.push(entry(
+            OutFrame::Data(Send::Ping(Bytes::from_static(b"p"))),
+            None,
+            true,
+        ));
+        let (mut wire, mut done) = (BytesMut::new(), Vec::new());
+        outbox.fill(&mut wire, usize::MAX, &mut || [1, 2, 3, 4], &mut done);
+        assert_eq!(
+            done.len(),
+            3,
+            "the Ping and three messages, one answered, two more"
+        );
+        assert!(done[1].reply.is_some() && done[0].reply.is_none());
+        let counts: Vec<usize> = done.iter().map(Done::data_messages).collect();
+        assert_eq!(counts, vec![3, 1, 2]);
+        assert!(rx.try_recv().is_err(), "nothing answered before the write");
+        let bytes: usize = done.drain(..).map(|d| d.complete(Ok(()))).sum();
+        assert_eq!(bytes, sizes.iter().sum::<usize>());
+        assert!(matches!(rx.try_recv(), Ok(Ok(()))));
     }
 
     #[test]
@@ -535,13 +598,19 @@ mod tests {
                 true,
             ));
             while !outbox.is_empty() {
+                // When everything fits, the hint is the bound: the largest header per frame.
+                let frames = match fragment_size {
+                    0 => outbox.len(),
+                    size => outbox.len() + outbox.payload_bytes / size,
+                };
+                let header_slack = frames * MAX_HEADER_LEN;
+                let close_slack = MAX_CONTROL_PAYLOAD - 5; // the Close payload is 5 bytes
                 let hint = outbox.batch_len_hint(limit);
                 let mut wire = BytesMut::new();
                 outbox.fill(&mut wire, limit, &mut || [1, 2, 3, 4], &mut Vec::new());
-                let close_slack = MAX_CONTROL_PAYLOAD - 5; // the Close payload is 5 bytes
                 assert!(hint >= wire.len(), "hint {hint} < {}", wire.len());
                 assert!(
-                    hint <= wire.len() + close_slack,
+                    hint <= wire.len() + close_slack + header_slack,
                     "hint {hint} ≫ {} ({fragment_size}, {limit})",
                     wire.len()
                 );
@@ -667,7 +736,8 @@ mod tests {
             batches += 1;
         }
         assert!(batches > sent.len(), "compressed messages were fragmented");
-        assert_eq!(done.len(), sent.len());
+        let data_messages: usize = done.iter().map(Done::data_messages).sum();
+        assert_eq!(data_messages, sent.len());
         let limits = ReceiverLimits {
             max_frame_size: 1 << 20,
             max_message_size: 1 << 20,

@@ -47,17 +47,29 @@ impl Deliver {
 
     /// Delivers `messages` when all of them are data messages (Text and Binary), which need
     /// nothing from the session; gives them back untouched otherwise.
+    ///
+    /// A stream gets the read's vector as it is, and turns each message into an
+    /// [`Incoming`] as its consumer takes it: no second vector, no pass over the batch here.
     pub(crate) fn send_data(&self, mut messages: Vec<Message>) -> Result<(), Vec<Message>> {
-        let is_data = |m: &Message| matches!(m, Message::Text(_) | Message::Binary(_));
+        if messages.is_empty() {
+            return Ok(());
+        }
         if !messages.iter().all(is_data) {
             return Err(messages);
         }
-        let mut events: Vec<Incoming> = recycle::take();
-        events.reserve(messages.len());
-        // Every message is data: each one converts.
-        events.extend(messages.drain(..).filter_map(|m| incoming_of(m).ok()));
-        recycle::give(messages);
-        self.send_all(events);
+        match self {
+            Self::Recipient(recipient) => {
+                // Every message is data: each one converts.
+                for event in messages.drain(..).filter_map(|m| incoming_of(m).ok()) {
+                    recipient.do_send(event);
+                }
+                recycle::give(messages);
+            }
+            Self::Channel(channel, backlog) => {
+                backlog.delivered(messages.iter().map(payload_len).sum());
+                let _ = channel.unbounded_send(StreamEvent::Data(messages));
+            }
+        }
         Ok(())
     }
 
@@ -82,6 +94,20 @@ impl Deliver {
                 Some(signal)
             }
         }
+    }
+}
+
+/// Whether `message` is a Text or Binary message.
+pub(crate) fn is_data(message: &Message) -> bool {
+    matches!(message, Message::Text(_) | Message::Binary(_))
+}
+
+/// Payload bytes of a received data message (what counts against the inbound bound).
+pub(crate) fn payload_len(message: &Message) -> usize {
+    match message {
+        Message::Text(text) => text.len(),
+        Message::Binary(bytes) | Message::Ping(bytes) | Message::Pong(bytes) => bytes.len(),
+        Message::Close(_) => 0,
     }
 }
 

@@ -38,8 +38,7 @@ use crate::messages::{
 };
 use crate::proto::{CloseCode, CloseFrame, Message, MAX_CLOSE_REASON};
 pub(crate) use backlog::Backlog;
-use deliver::incoming_of;
-pub(crate) use deliver::Deliver;
+pub(crate) use deliver::{incoming_of, payload_len, Deliver};
 use ending::{EndFacts, Ending};
 use outbound::{Admission, OutboundQueue, Waiting};
 pub use reply::SendReply;
