@@ -42,10 +42,11 @@ pub(crate) fn mask_block(block: &mut [u8; BLOCK], key: [u8; 4]) {
     }
 }
 
-/// `key` twice, as one word.
+/// `key` twice, as one word: the bytes `[a, b, c, d, a, b, c, d]` in memory order, on a
+/// machine of either byte order (both halves are the same four bytes).
 fn wide(key: [u8; 4]) -> u64 {
-    let [a, b, c, d] = key;
-    u64::from_ne_bytes([a, b, c, d, a, b, c, d])
+    let half = u64::from(u32::from_ne_bytes(key));
+    half | (half << 32)
 }
 
 /// XORs an eight-byte `word` with `wide_key`.

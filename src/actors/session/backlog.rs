@@ -57,9 +57,15 @@ impl Backlog {
     pub(crate) fn taken(&self, bytes: usize) {
         let left = self
             .bytes
-            .fetch_sub(bytes, Ordering::AcqRel)
+            .fetch_sub(bytes, Ordering::SeqCst)
             .saturating_sub(bytes);
-        if left <= self.bound / 2 && self.reader_paused.swap(false, Ordering::AcqRel) {
+        // A plain load first: the reader is rarely paused, and the swap is another locked
+        // instruction per message. `SeqCst` pairs it with `must_wait`'s store and load
+        // (either this sees the flag, or `must_wait` sees the bytes taken).
+        if left <= self.bound / 2
+            && self.reader_paused.load(Ordering::SeqCst)
+            && self.reader_paused.swap(false, Ordering::AcqRel)
+        {
             self.reader.wake();
         }
     }
@@ -71,8 +77,8 @@ impl Backlog {
 
     /// Lifts the bound for good (the session is closing) and wakes a paused reader.
     pub(crate) fn release(&self) {
-        self.released.store(true, Ordering::Release);
-        if self.reader_paused.swap(false, Ordering::AcqRel) {
+        self.released.store(true, Ordering::SeqCst);
+        if self.reader_paused.swap(false, Ordering::SeqCst) {
             self.reader.wake();
         }
     }
@@ -84,9 +90,10 @@ impl Backlog {
             return false;
         }
         self.reader.register(cx.waker());
-        self.reader_paused.store(true, Ordering::Release);
+        self.reader_paused.store(true, Ordering::SeqCst);
         // The consumer (or a close) may have come between the check and the flag.
-        let caught_up = self.bytes() <= self.bound / 2 || self.released.load(Ordering::Acquire);
+        let caught_up = self.bytes.load(Ordering::SeqCst) <= self.bound / 2
+            || self.released.load(Ordering::SeqCst);
         !(caught_up && self.reader_paused.swap(false, Ordering::AcqRel))
     }
 }
