@@ -250,6 +250,14 @@ pub(crate) enum OutFrame {
     Data(Send),
     /// A Close frame (`None`: without status). Nothing is written after it.
     Close(Option<CloseFrame>),
+    /// Text and Binary messages handed over together (a sink's batch), written in order as
+    /// if queued one by one; the reply comes once the last one is written.
+    Run {
+        /// The messages, each a Text or Binary message.
+        messages: Vec<Send>,
+        /// Their payload bytes, all together.
+        bytes: usize,
+    },
 }
 
 /// Write a frame. **Sender:** `Pinger` (Ping), `Ponger` (Pong); the session queues its own

@@ -212,8 +212,17 @@ impl CodecLink {
     /// `reply` goes with the message at index `last` and is answered once that one is
     /// written (or refused).
     ///
-    /// The emptied vector goes back to [`recycle`], for the sink's next batch.
+    /// A batch of Text and Binary messages only (a sink's, usually) is queued as it is, as
+    /// one run ([`OutFrame::Run`]): no entry per message on the way. Otherwise each message
+    /// becomes an entry of its own, and the emptied vector goes back to [`recycle`], for
+    /// the sink's next batch.
     pub(crate) fn write_batch(&self, mut messages: Vec<Send>, last: usize, reply: Option<Reply>) {
+        let data_bytes = messages.iter().try_fold(0usize, |sum, message| {
+            message.is_data().then(|| sum.saturating_add(message.len()))
+        });
+        if let Some(bytes) = data_bytes.filter(|_| last + 1 == messages.len()) {
+            return self.write(OutFrame::Run { messages, bytes }, reply);
+        }
         let masked = self.masking.get();
         let mut reply = reply;
         let entries = messages.drain(..).enumerate().map(|(i, message)| Queued {

@@ -37,12 +37,25 @@ impl Queued {
         match &self.frame {
             OutFrame::Data(message) => message.len(),
             OutFrame::Close(_) => MAX_CONTROL_PAYLOAD,
+            OutFrame::Run { bytes, .. } => *bytes,
         }
     }
 
-    /// Whether this is a Text or Binary message.
+    /// How many frames or messages this entry holds: a run's messages, or one.
+    fn count(&self) -> usize {
+        match &self.frame {
+            OutFrame::Run { messages, .. } => messages.len(),
+            _ => 1,
+        }
+    }
+
+    /// Whether this holds only Text and Binary messages.
     fn is_data_message(&self) -> bool {
-        matches!(&self.frame, OutFrame::Data(message) if message.is_data())
+        match &self.frame {
+            OutFrame::Data(message) => message.is_data(),
+            OutFrame::Run { .. } => true,
+            OutFrame::Close(_) => false,
+        }
     }
 }
 
@@ -53,6 +66,58 @@ struct Compression {
     deflater: Deflater,
     /// The front data message's compressed payload, once it starts to be encoded.
     front: Option<Bytes>,
+}
+
+/// The front data message's progress, and what encoding it takes, borrowed from the
+/// [`Outbox`] beside its queues.
+struct FrontProgress<'a> {
+    /// Payload bytes already encoded (its fragments so far).
+    encoded: &'a mut usize,
+    compression: Option<&'a mut Compression>,
+    fragment_size: usize,
+}
+
+impl FrontProgress<'_> {
+    /// Encodes the next frame of `message` into `dst`: all of it, or its next fragment
+    /// (compressed first, if compression is on). `true` once its last frame is in.
+    fn encode(&mut self, dst: &mut BytesMut, message: &Send, key: Option<[u8; 4]>) -> bool {
+        let (opcode, raw) = match message {
+            Send::Text(text) => (OpCode::Text, &text.as_bytes()[..]),
+            Send::Binary(bytes) | Send::Ping(bytes) | Send::Pong(bytes) => {
+                (OpCode::Binary, &bytes[..])
+            }
+        };
+        let start = *self.encoded;
+        let compressed = match self.compression.as_deref_mut() {
+            Some(c) => Some(
+                &*c.front
+                    .get_or_insert_with(|| Bytes::from(c.deflater.compress(raw))),
+            ),
+            None => None,
+        };
+        let payload = compressed.map_or(raw, |bytes| &bytes[..]);
+        let end = match self.fragment_size {
+            0 => payload.len(),
+            size => (start + size).min(payload.len()),
+        };
+        let (opcode, rsv) = match (start, compressed) {
+            (0, Some(_)) => (opcode, RSV1),
+            (0, None) => (opcode, 0),
+            _ => (OpCode::Continuation, 0),
+        };
+        let fin = end == payload.len();
+        write_frame(dst, opcode, fin, rsv, &payload[start..end], key);
+        *self.encoded = end;
+        fin
+    }
+
+    /// Forgets the progress: the message is fully encoded.
+    fn reset(&mut self) {
+        *self.encoded = 0;
+        if let Some(compression) = self.compression.as_deref_mut() {
+            compression.front = None;
+        }
+    }
 }
 
 /// Appends `entry` to `queue`, first taking an allocation from the thread's shelf if the
@@ -80,12 +145,22 @@ impl Done {
     pub(crate) fn new(frame: &OutFrame, reply: Option<Reply>) -> Self {
         let (data_bytes, data_messages) = match frame {
             OutFrame::Data(message) if message.is_data() => (message.len(), 1),
+            OutFrame::Run { messages, bytes } => (*bytes, messages.len()),
             _ => (0, 0),
         };
         Self {
             reply,
             data_bytes,
             data_messages,
+        }
+    }
+
+    /// Nothing done yet: no reply, no data. What a run's messages add up to in one batch.
+    fn nothing() -> Self {
+        Self {
+            reply: None,
+            data_bytes: 0,
+            data_messages: 0,
         }
     }
 
@@ -128,8 +203,12 @@ impl From<Queued> for Done {
 pub(crate) struct Outbox {
     control: VecDeque<Queued>,
     data: VecDeque<Queued>,
-    /// Payload bytes of the front of `data` already encoded (its fragments so far).
+    /// Payload bytes of the front data message already encoded (its fragments so far).
     front_encoded: usize,
+    /// When the front of `data` is a run: how many of its messages are fully encoded.
+    front_run_done: usize,
+    /// Frames and messages waiting to be encoded, a run counted as its messages.
+    queued: usize,
     /// Payload bytes of everything queued, each entry counted whole until it leaves the
     /// queue (see [`Queued::payload_len`]).
     payload_bytes: usize,
@@ -161,7 +240,7 @@ impl Outbox {
 
     /// How many frames and messages wait to be encoded.
     pub(crate) fn len(&self) -> usize {
-        self.control.len() + self.data.len()
+        self.queued
     }
 
     /// Whether anything waits to be encoded.
@@ -178,6 +257,7 @@ impl Outbox {
             return;
         }
         self.payload_bytes = self.payload_bytes.saturating_add(entry.payload_len());
+        self.queued += entry.count();
         match &entry.frame {
             OutFrame::Data(Send::Ping(_)) => push_stocked(&mut self.control, entry),
             OutFrame::Data(Send::Pong(_)) => {
@@ -186,7 +266,7 @@ impl Outbox {
                 }
                 push_stocked(&mut self.control, entry);
             }
-            OutFrame::Data(_) => push_stocked(&mut self.data, entry),
+            OutFrame::Data(_) | OutFrame::Run { .. } => push_stocked(&mut self.data, entry),
             OutFrame::Close(_) => {
                 self.close_queued = true;
                 push_stocked(&mut self.data, entry);
@@ -204,12 +284,16 @@ impl Outbox {
             && self.data.is_empty()
             && entries.iter().all(Queued::is_data_message);
         if whole {
-            let bytes = entries
-                .iter()
-                .map(Queued::payload_len)
-                .fold(0, usize::saturating_add);
+            let (bytes, count) = entries.iter().fold((0, 0), |(bytes, count), e| {
+                (
+                    usize::saturating_add(bytes, e.payload_len()),
+                    count + e.count(),
+                )
+            });
             self.payload_bytes = self.payload_bytes.saturating_add(bytes);
+            self.queued += count;
             self.reset_front();
+            self.front_run_done = 0;
             return Vec::from(std::mem::replace(&mut self.data, VecDeque::from(entries)));
         }
         for entry in entries.drain(..) {
@@ -225,6 +309,7 @@ impl Outbox {
             if let Some(oldest) = self.control.iter().position(is_auto_pong) {
                 if let Some(dropped) = self.control.remove(oldest) {
                     self.payload_bytes = self.payload_bytes.saturating_sub(dropped.payload_len());
+                    self.queued -= 1;
                 }
             }
         }
@@ -232,15 +317,22 @@ impl Outbox {
 
     /// Forgets how far the front data message was encoded (it left, or a new one is first).
     fn reset_front(&mut self) {
-        self.front_encoded = 0;
-        if let Some(compression) = self.compression.as_deref_mut() {
-            compression.front = None;
+        self.front_progress().reset();
+    }
+
+    fn front_progress(&mut self) -> FrontProgress<'_> {
+        FrontProgress {
+            encoded: &mut self.front_encoded,
+            compression: self.compression.as_deref_mut(),
+            fragment_size: self.fragment_size,
         }
     }
 
-    /// Takes `entry` out of the payload count; it has left the queue.
+    /// Takes `entry` (a frame or a message, not a run) out of the counts; it has left the
+    /// queue.
     fn left(&mut self, entry: Queued) -> Done {
         self.payload_bytes = self.payload_bytes.saturating_sub(entry.payload_len());
+        self.queued -= 1;
         Done::from(entry)
     }
 
@@ -272,43 +364,64 @@ impl Outbox {
             let Some(entry) = self.data.front() else {
                 break;
             };
-            let key = entry.masked.then(&mut *next_key);
             let finished = match &entry.frame {
                 OutFrame::Close(status) => {
+                    let key = entry.masked.then(&mut *next_key);
                     let payload = status.as_ref().map(|s| s.to_payload()).unwrap_or_default();
                     write_frame(dst, OpCode::Close, true, 0, &payload, key);
                     self.close_encoded = true;
                     true
                 }
                 OutFrame::Data(message) => {
-                    let (opcode, raw) = match message {
-                        Send::Text(text) => (OpCode::Text, &text.as_bytes()[..]),
-                        Send::Binary(bytes) | Send::Ping(bytes) | Send::Pong(bytes) => {
-                            (OpCode::Binary, &bytes[..])
+                    let key = entry.masked.then(&mut *next_key);
+                    let mut front = FrontProgress {
+                        encoded: &mut self.front_encoded,
+                        compression: self.compression.as_deref_mut(),
+                        fragment_size: self.fragment_size,
+                    };
+                    front.encode(dst, message, key)
+                }
+                OutFrame::Run { messages, .. } => {
+                    // Message by message, as if each were an entry of its own; what was
+                    // encoded counts as done in this batch even if the run goes on.
+                    let mut encoded = Done::nothing();
+                    while let Some(message) = messages.get(self.front_run_done) {
+                        let key = entry.masked.then(&mut *next_key);
+                        let mut front = FrontProgress {
+                            encoded: &mut self.front_encoded,
+                            compression: self.compression.as_deref_mut(),
+                            fragment_size: self.fragment_size,
+                        };
+                        if !front.encode(dst, message, key) {
+                            break;
                         }
-                    };
-                    let start = self.front_encoded;
-                    let compressed = match self.compression.as_deref_mut() {
-                        Some(c) => Some(
-                            &*c.front
-                                .get_or_insert_with(|| Bytes::from(c.deflater.compress(raw))),
-                        ),
-                        None => None,
-                    };
-                    let payload = compressed.map_or(raw, |bytes| &bytes[..]);
-                    let end = match self.fragment_size {
-                        0 => payload.len(),
-                        size => (start + size).min(payload.len()),
-                    };
-                    let (opcode, rsv) = match (start, compressed) {
-                        (0, Some(_)) => (opcode, RSV1),
-                        (0, None) => (opcode, 0),
-                        _ => (OpCode::Continuation, 0),
-                    };
-                    let fin = end == payload.len();
-                    write_frame(dst, opcode, fin, rsv, &payload[start..end], key);
-                    self.front_encoded = end;
-                    fin
+                        front.reset();
+                        self.front_run_done += 1;
+                        self.queued -= 1;
+                        encoded.data_bytes += message.len();
+                        encoded.data_messages += 1;
+                        if dst.len() >= limit {
+                            break;
+                        }
+                    }
+                    if self.front_run_done < messages.len() {
+                        // Out of room, or a fragment of the next message went out.
+                        if encoded.data_messages > 0 {
+                            encoded.push_onto(done);
+                        }
+                        continue;
+                    }
+                    // The whole run is encoded: it leaves, and its reply goes with the rest.
+                    if let Some(run) = self.data.pop_front() {
+                        self.payload_bytes = self.payload_bytes.saturating_sub(run.payload_len());
+                        self.front_run_done = 0;
+                        encoded.reply = run.reply;
+                        if let OutFrame::Run { messages, .. } = run.frame {
+                            recycle::give(messages);
+                        }
+                    }
+                    encoded.push_onto(done);
+                    continue;
                 }
             };
             if finished {
@@ -339,34 +452,56 @@ impl Outbox {
             .iter()
             .map(|e| framed(e.payload_len(), e.masked))
             .sum();
-        for (i, entry) in self.data.iter().enumerate() {
-            if total >= limit {
-                break;
-            }
-            if let OutFrame::Close(_) = entry.frame {
-                total += framed(entry.payload_len(), entry.masked);
-                break; // nothing is written after it
-            }
-            let (payload, encoded) = match i {
-                0 => (
-                    self.compression
-                        .as_ref()
-                        .and_then(|c| c.front.as_ref())
-                        .map_or(entry.payload_len(), Bytes::len),
-                    self.front_encoded,
-                ),
-                _ => (entry.payload_len(), 0),
-            };
+        // Adds the frames of one message's payload, of which `encoded` bytes went out.
+        let add_message = |total: &mut usize, payload: usize, encoded: usize, masked| {
             let mut remaining = payload - encoded;
             loop {
                 let frame = match self.fragment_size {
                     0 => remaining,
                     size => remaining.min(size),
                 };
-                total += framed(frame, entry.masked);
+                *total += framed(frame, masked);
                 remaining -= frame;
-                if remaining == 0 || total >= limit {
+                if remaining == 0 || *total >= limit {
                     break;
+                }
+            }
+        };
+        // The front message's payload: compressed, once its encoding began.
+        let front_payload = |message_len: usize| {
+            self.compression
+                .as_ref()
+                .and_then(|c| c.front.as_ref())
+                .map_or(message_len, Bytes::len)
+        };
+        for (i, entry) in self.data.iter().enumerate() {
+            if total >= limit {
+                break;
+            }
+            match &entry.frame {
+                OutFrame::Close(_) => {
+                    total += framed(entry.payload_len(), entry.masked);
+                    break; // nothing is written after it
+                }
+                OutFrame::Data(message) => {
+                    let (payload, encoded) = match i {
+                        0 => (front_payload(message.len()), self.front_encoded),
+                        _ => (message.len(), 0),
+                    };
+                    add_message(&mut total, payload, encoded, entry.masked);
+                }
+                OutFrame::Run { messages, .. } => {
+                    let skip = if i == 0 { self.front_run_done } else { 0 };
+                    for (j, message) in messages.iter().enumerate().skip(skip) {
+                        if total >= limit {
+                            break;
+                        }
+                        let (payload, encoded) = match (i, j == skip) {
+                            (0, true) => (front_payload(message.len()), self.front_encoded),
+                            _ => (message.len(), 0),
+                        };
+                        add_message(&mut total, payload, encoded, entry.masked);
+                    }
                 }
             }
         }
@@ -404,9 +539,12 @@ impl Outbox {
     /// Fails everything still queued with `error`; returns how many data messages that was.
     pub(crate) fn fail_all(&mut self, error: &Error) -> usize {
         self.payload_bytes = 0;
+        self.queued = 0;
         self.reset_front();
+        // The front run's messages encoded so far were counted as done already.
+        let encoded = std::mem::take(&mut self.front_run_done);
         let queued = self.control.drain(..).chain(self.data.drain(..));
-        fail_all(queued.map(Done::from), error)
+        fail_all(queued.map(Done::from), error) - encoded
     }
 }
 
@@ -637,6 +775,9 @@ mod tests {
             (vec![close()], vec![text("late"), text("later")]),
             (vec![ping()], vec![text("a")]),
             (vec![], vec![]),
+            (vec![], vec![run_of(&[1, 2], None), text("b")]),
+            (vec![text("x")], vec![run_of(&[3], None), ping()]),
+            (vec![close()], vec![run_of(&[4, 5], None)]),
         ]
     }
 
@@ -751,6 +892,126 @@ mod tests {
         let expected: Vec<Message> = sent.into_iter().map(|t| Message::Text(t.into())).collect();
         assert_eq!(received, expected);
         assert_eq!(outbox.payload_bytes, 0);
+    }
+
+    fn run_of(lens: &[usize], reply: Option<Reply>) -> Queued {
+        let messages: Vec<Send> = lens
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| match i % 2 {
+                0 => Send::binary(vec![i as u8; len]),
+                _ => Send::text("t".repeat(len)),
+            })
+            .collect();
+        entry(
+            OutFrame::Run {
+                messages,
+                bytes: lens.iter().sum(),
+            },
+            reply,
+            true,
+        )
+    }
+
+    #[test]
+    fn a_run_is_written_as_its_messages_queued_one_by_one_would_be() {
+        let lens = [0, 5, 130, 7, 70_000, 3, 64, 65];
+        let params = crate::proto::DeflateParams {
+            client_no_context_takeover: false,
+            server_no_context_takeover: false,
+            client_max_window_bits: 15,
+            server_max_window_bits: 15,
+        };
+        for compress in [false, true] {
+            for (fragment_size, limit) in [(0, usize::MAX), (0, 100), (7, 50), (1000, 3000)] {
+                let deflater = || compress.then(|| Deflater::new(&params, 6));
+                let (mut runs, mut singles) = (
+                    Outbox::new(fragment_size, deflater()),
+                    Outbox::new(fragment_size, deflater()),
+                );
+                let (tx, mut rx) = tokio::sync::oneshot::channel();
+                runs.push(run_of(&lens, Some(tx)));
+                let OutFrame::Run { messages, .. } = run_of(&lens, None).frame else {
+                    unreachable!("run_of makes a run")
+                };
+                for message in messages {
+                    singles.push(entry(OutFrame::Data(message), None, true));
+                }
+                assert_eq!(runs.len(), singles.len());
+                assert_eq!(runs.payload_bytes, singles.payload_bytes);
+                let (mut wire, mut wire_too) = (BytesMut::new(), BytesMut::new());
+                let (mut done, mut done_too) = (Vec::new(), Vec::new());
+                let mut fills = 0;
+                while !singles.is_empty() {
+                    assert!(rx.try_recv().is_err(), "answered before its last message");
+                    if fills == 1 {
+                        // A control frame slips in between, in both.
+                        let ping = || Send::Ping(Bytes::from_static(b"p"));
+                        runs.push(entry(OutFrame::Data(ping()), None, true));
+                        singles.push(entry(OutFrame::Data(ping()), None, true));
+                    }
+                    let start = wire.len();
+                    let hint = runs.batch_len_hint(limit);
+                    runs.fill(
+                        &mut wire,
+                        start.saturating_add(limit),
+                        &mut || [9; 4],
+                        &mut done,
+                    );
+                    // (A message still to be compressed counts as its uncompressed size,
+                    // which deflate can exceed by a few bytes: the buffer grows then.)
+                    assert!(
+                        compress || wire.len() - start <= hint,
+                        "hint {hint} {} {compress} {fragment_size} {limit}",
+                        wire.len() - start
+                    );
+                    let start_too = wire_too.len();
+                    singles.fill(
+                        &mut wire_too,
+                        start_too.saturating_add(limit),
+                        &mut || [9; 4],
+                        &mut done_too,
+                    );
+                    assert_eq!(wire, wire_too, "{compress} {fragment_size} {limit}");
+                    assert_eq!(runs.len(), singles.len());
+                    let count =
+                        |done: &[Done]| -> usize { done.iter().map(Done::data_messages).sum() };
+                    assert_eq!(count(&done), count(&done_too));
+                    let bytes =
+                        |done: &[Done]| -> usize { done.iter().map(|d| d.data_bytes).sum() };
+                    assert_eq!(bytes(&done), bytes(&done_too));
+                    // Completing what was done so far answers the run only at its end.
+                    for d in done.drain(..) {
+                        d.complete(Ok(()));
+                    }
+                    done_too.clear();
+                    fills += 1;
+                }
+                assert!(runs.is_empty());
+                assert!(
+                    fills > 1 || compress || limit == usize::MAX,
+                    "several batches"
+                );
+                assert!(matches!(rx.try_recv(), Ok(Ok(()))));
+                assert_eq!((runs.payload_bytes, runs.len()), (0, 0));
+            }
+        }
+    }
+
+    #[test]
+    fn failing_in_the_middle_of_a_run_counts_only_what_was_not_encoded() {
+        let mut outbox = Outbox::new(0, None);
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        outbox.push(run_of(&[10, 10, 10, 10, 10], Some(tx)));
+        let (mut wire, mut done) = (BytesMut::new(), Vec::new());
+        outbox.fill(&mut wire, 20, &mut || [1, 2, 3, 4], &mut done);
+        let encoded: usize = done.iter().map(Done::data_messages).sum();
+        assert_eq!(encoded, 2);
+        assert_eq!(outbox.len(), 3);
+        assert_eq!(outbox.fail_all(&Error::Closed), 3);
+        assert!(matches!(rx.try_recv(), Ok(Err(Error::Closed))));
+        assert!(outbox.is_empty());
+        assert_eq!(outbox.len(), 0);
     }
 
     #[test]
