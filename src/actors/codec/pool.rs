@@ -29,7 +29,7 @@
 //! [`SMALL_FROM`] bytes are plain allocations of their exact size.
 
 use std::cell::RefCell;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::BytesMut;
 
@@ -58,6 +58,11 @@ const MAX_BYTES: usize = 16 << 20;
 const IDLE_RELEASE: Duration = Duration::from_secs(2);
 /// How often the pool looks for buffers unused that long, while it holds any.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
+/// Sweeps a buffer stays in the pool unused before one releases it: the pool's clock is
+/// its count of sweeps, so that giving a buffer back reads no clock. Given back between
+/// two sweeps, a buffer has waited at least [`IDLE_RELEASE`] when the sweep this many
+/// after the one before its return comes, and at most one [`SWEEP_EVERY`] more.
+const IDLE_SWEEPS: u64 = (IDLE_RELEASE.as_millis() / SWEEP_EVERY.as_millis()) as u64 + 1;
 
 /// A buffer and the size of its whole allocation (a pooled handle may only be the tail of
 /// it, the head being sliced off into messages).
@@ -67,11 +72,11 @@ pub(crate) struct Pooled {
     pub(crate) size: usize,
 }
 
-/// A buffer in the pool and when it was given back.
+/// A buffer in the pool and when it was given back (the pool's sweep count then).
 #[derive(Debug)]
 struct Kept {
     pooled: Pooled,
-    since: Instant,
+    since: u64,
 }
 
 #[derive(Debug, Default)]
@@ -79,6 +84,8 @@ struct Pool {
     /// In the order they were given back (`since` ascending; [`Pool::sweep`] relies on it).
     entries: Vec<Kept>,
     bytes: usize,
+    /// Sweeps made on this thread so far: the pool's clock, in steps of [`SWEEP_EVERY`].
+    sweeps: u64,
     /// A sweeper task was handed to this thread's arbiter and is not dropped yet (see
     /// [`SweeperRunning`]).
     sweeping: bool,
@@ -133,7 +140,7 @@ pub(crate) fn give(pooled: Pooled) {
     }
     let start_sweeping = POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
-        pool.give(pooled, Instant::now());
+        pool.give(pooled);
         !std::mem::replace(&mut pool.sweeping, true)
     });
     if start_sweeping {
@@ -177,7 +184,7 @@ impl Drop for SweeperRunning {
 async fn sweep_while_kept() {
     loop {
         actix_rt::time::sleep(SWEEP_EVERY).await;
-        let emptied = POOL.try_with(|pool| pool.borrow_mut().sweep(Instant::now()));
+        let emptied = POOL.try_with(|pool| pool.borrow_mut().sweep());
         // Also ends if the thread is already tearing its pool down.
         if emptied.unwrap_or(true) {
             return;
@@ -219,23 +226,26 @@ impl Pool {
         Some(entry)
     }
 
-    fn give(&mut self, mut pooled: Pooled, now: Instant) {
+    fn give(&mut self, mut pooled: Pooled) {
         pooled.buf.clear();
         self.bytes += pooled.size;
-        self.entries.push(Kept { pooled, since: now });
+        let since = self.sweeps;
+        self.entries.push(Kept { pooled, since });
         while self.entries.len() > MAX_ENTRIES || self.bytes > MAX_BYTES {
             let oldest = self.entries.remove(0);
             self.bytes -= oldest.pooled.size;
         }
     }
 
-    /// Releases the buffers given back at least [`IDLE_RELEASE`] before `now` (entries
-    /// are in the order they were given, so those are the first ones); returns whether
-    /// the pool is now empty.
-    fn sweep(&mut self, now: Instant) -> bool {
+    /// Counts a sweep, then releases the buffers given back [`IDLE_SWEEPS`] sweeps ago or
+    /// more (entries are in the order they were given, so those are the first ones);
+    /// returns whether the pool is now empty.
+    fn sweep(&mut self) -> bool {
+        self.sweeps += 1;
+        let now = self.sweeps;
         let idle = self
             .entries
-            .partition_point(|kept| now.saturating_duration_since(kept.since) >= IDLE_RELEASE);
+            .partition_point(|kept| now - kept.since >= IDLE_SWEEPS);
         for released in self.entries.drain(..idle) {
             self.bytes -= released.pooled.size;
         }
@@ -373,17 +383,15 @@ mod tests {
 
     #[test]
     fn buffers_unused_for_a_while_are_released() {
+        assert_eq!(IDLE_SWEEPS, 3, "2 s idle, swept every second");
         let mut pool = Pool::default();
-        let start = Instant::now();
-        pool.give(take(MIN_POOLED), start);
-        pool.give(take(2 * MIN_POOLED), start + SWEEP_EVERY);
-        assert!(
-            !pool.sweep(start + IDLE_RELEASE / 2),
-            "nothing idle long enough yet"
-        );
+        pool.give(take(MIN_POOLED));
+        assert!(!pool.sweep());
+        pool.give(take(2 * MIN_POOLED));
+        assert!(!pool.sweep(), "nothing idle long enough yet");
         assert_eq!(pool.entries.len(), 2);
 
-        assert!(!pool.sweep(start + IDLE_RELEASE));
+        assert!(!pool.sweep());
         assert_eq!(
             pool.entries.len(),
             1,
@@ -393,9 +401,10 @@ mod tests {
 
         // Taking a buffer and giving it back makes it new again.
         let again = pool.take(MIN_POOLED).expect("the kept buffer fits");
-        pool.give(again, start + IDLE_RELEASE);
-        assert!(!pool.sweep(start + SWEEP_EVERY + IDLE_RELEASE));
-        assert!(pool.sweep(start + 2 * IDLE_RELEASE));
+        pool.give(again);
+        assert!(!pool.sweep());
+        assert!(!pool.sweep());
+        assert!(pool.sweep());
         assert_eq!(pool.bytes, 0);
     }
 
@@ -410,8 +419,8 @@ mod tests {
         assert_eq!(POOL.with(held), (2, true), "kept, and a sweeper runs");
 
         // Released after IDLE_RELEASE, found within SWEEP_EVERY; the bound is generous.
-        let deadline = Instant::now() + 5 * (IDLE_RELEASE + SWEEP_EVERY);
-        while POOL.with(held).0 > 0 && Instant::now() < deadline {
+        let deadline = std::time::Instant::now() + 5 * (IDLE_RELEASE + SWEEP_EVERY);
+        while POOL.with(held).0 > 0 && std::time::Instant::now() < deadline {
             actix_rt::time::sleep(Duration::from_millis(100)).await;
         }
         assert_eq!(
