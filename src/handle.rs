@@ -346,11 +346,46 @@ pub struct IncomingStream {
     events: mpsc::UnboundedReceiver<StreamEvent>,
     /// Bytes delivered and not yet taken; what is taken here lets the reader go on.
     backlog: Arc<Backlog>,
-    /// The rest of the batch being handed out: events, or the data messages of one read.
-    /// At most one of the two holds anything.
-    ready: VecDeque<Incoming>,
-    ready_data: VecDeque<Message>,
+    /// The rest of the batch being handed out.
+    ready: Ready,
     done: bool,
+}
+
+/// What an [`IncomingStream`] hands out next: one batch from the channel, events or the
+/// data messages of one read (one field for either keeps an idle stream small).
+#[derive(Debug)]
+enum Ready {
+    Events(VecDeque<Incoming>),
+    Data(VecDeque<Message>),
+}
+
+impl Ready {
+    /// The next event of the batch, and its payload bytes (what the backlog counts).
+    fn pop(&mut self) -> Option<(Incoming, usize)> {
+        match self {
+            Self::Events(events) => events.pop_front().map(|event| {
+                let weight = Backlog::weight(&event);
+                (event, weight)
+            }),
+            // Only Text and Binary messages are queued here: each one converts.
+            Self::Data(messages) => loop {
+                let message = messages.pop_front()?;
+                let weight = payload_len(&message);
+                if let Ok(event) = incoming_of(message) {
+                    return Some((event, weight));
+                }
+            },
+        }
+    }
+
+    /// Starts handing out `next`; the emptied batch's allocation goes back to the thread's
+    /// shelf, for the session's next batch or the codec's next read.
+    fn replace(&mut self, next: Ready) {
+        match std::mem::replace(self, next) {
+            Self::Events(drained) => recycle::give(Vec::from(drained)),
+            Self::Data(drained) => recycle::give(Vec::from(drained)),
+        }
+    }
 }
 
 impl IncomingStream {
@@ -358,8 +393,7 @@ impl IncomingStream {
         Self {
             events,
             backlog,
-            ready: VecDeque::new(),
-            ready_data: VecDeque::new(),
+            ready: Ready::Events(VecDeque::new()),
             done: false,
         }
     }
@@ -370,19 +404,11 @@ impl Stream for IncomingStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Incoming>> {
         loop {
-            if let Some(message) = self.ready_data.pop_front() {
-                self.backlog.taken(payload_len(&message));
-                // Only Text and Binary messages are queued here: each one converts.
-                if let Ok(event) = incoming_of(message) {
-                    return Poll::Ready(Some(event));
-                }
-                continue;
-            }
-            if let Some(event) = self.ready.pop_front() {
+            if let Some((event, weight)) = self.ready.pop() {
                 if let Incoming::Closed(_) = event {
                     self.done = true;
                 }
-                self.backlog.taken(Backlog::weight(&event));
+                self.backlog.taken(weight);
                 return Poll::Ready(Some(event));
             }
             if self.done {
@@ -394,16 +420,10 @@ impl Stream for IncomingStream {
                     let _ = reached.send(());
                 }
                 Poll::Ready(Some(StreamEvent::Data(messages))) => {
-                    // `ready_data` is empty: its allocation goes back to the thread's
-                    // shelf, for the codec's next read.
-                    let drained = std::mem::replace(&mut self.ready_data, VecDeque::from(messages));
-                    recycle::give(Vec::from(drained));
+                    self.ready.replace(Ready::Data(VecDeque::from(messages)));
                 }
                 Poll::Ready(Some(StreamEvent::Batch(events))) => {
-                    // `ready` is empty: its allocation goes back to the thread's shelf,
-                    // for the session's next batch.
-                    let drained = std::mem::replace(&mut self.ready, VecDeque::from(events));
-                    recycle::give(Vec::from(drained));
+                    self.ready.replace(Ready::Events(VecDeque::from(events)));
                 }
                 Poll::Ready(None) => {
                     self.done = true;
