@@ -2,8 +2,10 @@
 //!
 //! Control frames (Ping, Pong) go first, so they slip in between the fragments of a large
 //! message; data messages and the Close frame keep their order, and a message is encoded
-//! one fragment at a time, only as write batches have room. Each entry remembers whether
-//! masking was on when it was queued; its keys are drawn when it is encoded.
+//! one fragment at a time, only as write batches have room. A sink's batch of data
+//! messages is one entry, a run ([`OutFrame::Run`]), encoded message by message as if each
+//! were queued on its own. Each entry remembers whether masking was on when it was
+//! queued; its keys are drawn when it is encoded.
 
 use std::collections::VecDeque;
 
