@@ -366,6 +366,12 @@ impl Outbox {
             let Some(entry) = self.data.front() else {
                 break;
             };
+            // The fields beside the queue, borrowed apart from it (`entry` borrows `data`).
+            let mut front = FrontProgress {
+                encoded: &mut self.front_encoded,
+                compression: self.compression.as_deref_mut(),
+                fragment_size: self.fragment_size,
+            };
             let finished = match &entry.frame {
                 OutFrame::Close(status) => {
                     let key = entry.masked.then(&mut *next_key);
@@ -376,11 +382,6 @@ impl Outbox {
                 }
                 OutFrame::Data(message) => {
                     let key = entry.masked.then(&mut *next_key);
-                    let mut front = FrontProgress {
-                        encoded: &mut self.front_encoded,
-                        compression: self.compression.as_deref_mut(),
-                        fragment_size: self.fragment_size,
-                    };
                     front.encode(dst, message, key)
                 }
                 OutFrame::Run { messages, .. } => {
@@ -389,11 +390,6 @@ impl Outbox {
                     let mut encoded = Done::nothing();
                     while let Some(message) = messages.get(self.front_run_done) {
                         let key = entry.masked.then(&mut *next_key);
-                        let mut front = FrontProgress {
-                            encoded: &mut self.front_encoded,
-                            compression: self.compression.as_deref_mut(),
-                            fragment_size: self.fragment_size,
-                        };
                         if !front.encode(dst, message, key) {
                             break;
                         }

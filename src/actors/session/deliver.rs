@@ -52,6 +52,7 @@ impl Deliver {
     /// [`Incoming`] as its consumer takes it: no second vector, no pass over the batch here.
     pub(crate) fn send_data(&self, mut messages: Vec<Message>) -> Result<(), Vec<Message>> {
         if messages.is_empty() {
+            recycle::give(messages);
             return Ok(());
         }
         if !messages.iter().all(is_data) {
@@ -98,7 +99,7 @@ impl Deliver {
 }
 
 /// Whether `message` is a Text or Binary message.
-pub(crate) fn is_data(message: &Message) -> bool {
+fn is_data(message: &Message) -> bool {
     matches!(message, Message::Text(_) | Message::Binary(_))
 }
 
