@@ -14,7 +14,7 @@ use futures::{Sink, Stream, StreamExt};
 use tokio::sync::oneshot;
 
 use crate::actors::recycle::{self, recyclable};
-use crate::actors::session::{incoming_of, payload_len, Backlog, ClientSession};
+use crate::actors::session::{incoming_of, Backlog, ClientSession};
 use crate::connect::Handshake;
 use crate::error::Error;
 use crate::messages::{
@@ -369,9 +369,8 @@ impl Ready {
             }),
             // Only Text and Binary messages are queued here: each one converts.
             Self::Data(messages) => loop {
-                let message = messages.pop_front()?;
-                let weight = payload_len(&message);
-                if let Ok(event) = incoming_of(message) {
+                if let Ok(event) = incoming_of(messages.pop_front()?) {
+                    let weight = Backlog::weight(&event);
                     return Some((event, weight));
                 }
             },

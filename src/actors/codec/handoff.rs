@@ -117,7 +117,7 @@ impl Handoff {
 
     fn fail_all(&self, error: &Error) -> usize {
         let queued = self.take().into_iter();
-        fail_all(queued.map(|q| Done::new(&q.frame, q.reply)), error)
+        fail_all(queued.map(Done::from), error)
     }
 
     fn push_event(&self, event: CodecEvent) {

@@ -144,7 +144,7 @@ pub(crate) struct Done {
 
 impl Done {
     /// The promise to the sender of `frame`, to be kept once it is written or refused.
-    pub(crate) fn new(frame: &OutFrame, reply: Option<Reply>) -> Self {
+    fn new(frame: &OutFrame, reply: Option<Reply>) -> Self {
         let (data_bytes, data_messages) = match frame {
             OutFrame::Data(message) if message.is_data() => (message.len(), 1),
             OutFrame::Run { messages, bytes } => (*bytes, messages.len()),

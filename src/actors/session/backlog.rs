@@ -14,6 +14,7 @@ use std::task::Context;
 use futures::task::AtomicWaker;
 
 use crate::messages::Incoming;
+use crate::proto::Message;
 
 /// Shared between the session (producer), the stream (consumer) and the codec's reader.
 #[derive(Debug)]
@@ -44,6 +45,18 @@ impl Backlog {
             Incoming::Text(text) => text.len(),
             Incoming::Binary(bytes) | Incoming::Ping(bytes) | Incoming::Pong(bytes) => bytes.len(),
             Incoming::Closed(_) => 0,
+        }
+    }
+
+    /// Payload bytes a received message carries against the bound: what [`weight`]
+    /// gives for the event it becomes.
+    ///
+    /// [`weight`]: Self::weight
+    pub(crate) fn message_weight(message: &Message) -> usize {
+        match message {
+            Message::Text(text) => text.len(),
+            Message::Binary(bytes) | Message::Ping(bytes) | Message::Pong(bytes) => bytes.len(),
+            Message::Close(_) => 0,
         }
     }
 
@@ -101,7 +114,26 @@ impl Backlog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::actors::session::incoming_of;
+    use bytes::Bytes;
     use futures::task::noop_waker_ref;
+
+    #[test]
+    fn a_message_weighs_what_its_event_weighs() {
+        let payload = Bytes::from_static(b"seven b");
+        for message in [
+            Message::Text("five!".into()),
+            Message::Binary(payload.clone()),
+            Message::Ping(payload.clone()),
+            Message::Pong(payload),
+        ] {
+            let weight = Backlog::message_weight(&message);
+            let event = incoming_of(message).expect("not a Close");
+            assert_eq!(weight, Backlog::weight(&event));
+            assert!(weight > 0);
+        }
+        assert_eq!(Backlog::message_weight(&Message::Close(None)), 0);
+    }
 
     #[test]
     fn the_reader_waits_above_the_bound_and_resumes_below_half() {

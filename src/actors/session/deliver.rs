@@ -67,7 +67,7 @@ impl Deliver {
                 recycle::give(messages);
             }
             Self::Channel(channel, backlog) => {
-                backlog.delivered(messages.iter().map(payload_len).sum());
+                backlog.delivered(messages.iter().map(Backlog::message_weight).sum());
                 let _ = channel.unbounded_send(StreamEvent::Data(messages));
             }
         }
@@ -101,15 +101,6 @@ impl Deliver {
 /// Whether `message` is a Text or Binary message.
 fn is_data(message: &Message) -> bool {
     matches!(message, Message::Text(_) | Message::Binary(_))
-}
-
-/// Payload bytes of a received data message (what counts against the inbound bound).
-pub(crate) fn payload_len(message: &Message) -> usize {
-    match message {
-        Message::Text(text) => text.len(),
-        Message::Binary(bytes) | Message::Ping(bytes) | Message::Pong(bytes) => bytes.len(),
-        Message::Close(_) => 0,
-    }
 }
 
 /// The event for a received message, or the status of a Close frame (which the session

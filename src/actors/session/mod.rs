@@ -38,7 +38,7 @@ use crate::messages::{
 };
 use crate::proto::{CloseCode, CloseFrame, Message, MAX_CLOSE_REASON};
 pub(crate) use backlog::Backlog;
-pub(crate) use deliver::{incoming_of, payload_len, Deliver};
+pub(crate) use deliver::{incoming_of, Deliver};
 use ending::{EndFacts, Ending};
 use outbound::{Admission, OutboundQueue, Waiting};
 pub use reply::SendReply;
