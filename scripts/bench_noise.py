@@ -12,10 +12,9 @@ which a client that leads its equal by a margin m (every paired ratio times 1 + 
 have every throughput row at 1.00x or more: what "at least 1.00x the best peer on every
 row of one run" demands, in margin over a peer, on this machine.
 """
-import json
 import sys
 
-from bench_table import CONTROL, OURS, paired_ratios, row_key
+from bench_table import CONTROL, OURS, paired_ratios, read_results, row_key
 
 MARGINS = (0.0, 0.01, 0.02, 0.03, 0.05, 0.08, 0.10)
 
@@ -23,17 +22,9 @@ MARGINS = (0.0, 0.01, 0.02, 0.03, 0.05, 0.08, 0.10)
 def self_check_ratios(path):
     """Per throughput row, (binary / copy, copy / binary) paired ratios; None without a copy."""
     rows = {}
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if not line.startswith("{"):
-                continue
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if d.get("scenario") == "echo-throughput":
-                rows.setdefault(row_key(d), {}).setdefault(d.get("client", "?"), []).append(d)
+    for d in read_results(path):
+        if d.get("scenario") == "echo-throughput":
+            rows.setdefault(row_key(d), {}).setdefault(d.get("client", "?"), []).append(d)
     pairs = []
     for per_client in rows.values():
         if OURS not in per_client or CONTROL not in per_client:

@@ -40,6 +40,19 @@ HEAD = {
 }
 
 
+def read_results(path):
+    """The JSON objects of a results file, one per line; other lines are skipped."""
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue
+
+
 def add_costs(d):
     """CPU per message of the client and of the echo server, and the server's load.
 
@@ -123,17 +136,9 @@ def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     rows = {}
-    with open(sys.argv[1]) as f:
-        for line in f:
-            line = line.strip()
-            if not line.startswith("{"):
-                continue
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            add_costs(d)
-            rows.setdefault(row_key(d), {}).setdefault(d.get("client", "?"), []).append(d)
+    for d in read_results(sys.argv[1]):
+        add_costs(d)
+        rows.setdefault(row_key(d), {}).setdefault(d.get("client", "?"), []).append(d)
 
     def sort_key(k):
         s = SCEN_ORDER.index(k[0]) if k[0] in SCEN_ORDER else 99
