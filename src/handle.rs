@@ -360,18 +360,14 @@ enum Ready {
 }
 
 impl Ready {
-    /// The next event of the batch, and its payload bytes (what the backlog counts).
-    fn pop(&mut self) -> Option<(Incoming, usize)> {
+    /// The next event of the batch.
+    fn pop(&mut self) -> Option<Incoming> {
         match self {
-            Self::Events(events) => events.pop_front().map(|event| {
-                let weight = Backlog::weight(&event);
-                (event, weight)
-            }),
+            Self::Events(events) => events.pop_front(),
             // Only Text and Binary messages are queued here: each one converts.
             Self::Data(messages) => loop {
                 if let Ok(event) = incoming_of(messages.pop_front()?) {
-                    let weight = Backlog::weight(&event);
-                    return Some((event, weight));
+                    return Some(event);
                 }
             },
         }
@@ -403,11 +399,11 @@ impl Stream for IncomingStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Incoming>> {
         loop {
-            if let Some((event, weight)) = self.ready.pop() {
+            if let Some(event) = self.ready.pop() {
                 if let Incoming::Closed(_) = event {
                     self.done = true;
                 }
-                self.backlog.taken(weight);
+                self.backlog.taken(Backlog::weight(&event));
                 return Poll::Ready(Some(event));
             }
             if self.done {

@@ -70,16 +70,21 @@ struct Compression {
     front: Option<Bytes>,
 }
 
-/// The front data message's progress, and what encoding it takes, borrowed from the
-/// [`Outbox`] beside its queues.
-struct FrontProgress<'a> {
-    /// Payload bytes already encoded (its fragments so far).
-    encoded: &'a mut usize,
-    compression: Option<&'a mut Compression>,
+/// Encodes data messages a frame at a time: how it frames them (fragment size,
+/// compression) and how far the front data message is. A field of the [`Outbox`] beside
+/// its queues, so that `fill` can encode the front entry while it borrows the queue.
+#[derive(Debug, Default)]
+struct MessageEncoder {
+    /// Payload bytes of the front data message already encoded (its fragments so far).
+    encoded: usize,
+    /// Fragment payloads of at most this many bytes (0: never fragment).
     fragment_size: usize,
+    /// Present when permessage-deflate was negotiated. Boxed: most sessions never
+    /// compress, and an idle one should not carry the compressor's 150 bytes inline.
+    compression: Option<Box<Compression>>,
 }
 
-impl FrontProgress<'_> {
+impl MessageEncoder {
     /// Encodes the next frame of `message` into `dst`: all of it, or its next fragment
     /// (compressed first, if compression is on). `true` once its last frame is in.
     fn encode(&mut self, dst: &mut BytesMut, message: &Send, key: Option<[u8; 4]>) -> bool {
@@ -89,7 +94,7 @@ impl FrontProgress<'_> {
                 (OpCode::Binary, &bytes[..])
             }
         };
-        let start = *self.encoded;
+        let start = self.encoded;
         let compressed = match self.compression.as_deref_mut() {
             Some(c) => Some(
                 &*c.front
@@ -109,13 +114,24 @@ impl FrontProgress<'_> {
         };
         let fin = end == payload.len();
         write_frame(dst, opcode, fin, rsv, &payload[start..end], key);
-        *self.encoded = end;
+        self.encoded = end;
         fin
     }
 
-    /// Forgets the progress: the message is fully encoded.
+    /// The front data message's payload bytes (compressed, once its encoding began) and
+    /// how many of them are encoded, given its uncompressed `message_len`.
+    fn front_progress(&self, message_len: usize) -> (usize, usize) {
+        let payload = self
+            .compression
+            .as_ref()
+            .and_then(|c| c.front.as_ref())
+            .map_or(message_len, Bytes::len);
+        (payload, self.encoded)
+    }
+
+    /// Forgets the progress: the message is fully encoded, or left the queue.
     fn reset(&mut self) {
-        *self.encoded = 0;
+        self.encoded = 0;
         if let Some(compression) = self.compression.as_deref_mut() {
             compression.front = None;
         }
@@ -205,8 +221,7 @@ impl From<Queued> for Done {
 pub(crate) struct Outbox {
     control: VecDeque<Queued>,
     data: VecDeque<Queued>,
-    /// Payload bytes of the front data message already encoded (its fragments so far).
-    front_encoded: usize,
+    encoder: MessageEncoder,
     /// When the front of `data` is a run: how many of its messages are fully encoded.
     front_run_done: usize,
     /// Frames and messages waiting to be encoded, a run counted as its messages.
@@ -218,10 +233,6 @@ pub(crate) struct Outbox {
     close_queued: bool,
     /// The Close frame was encoded: nothing more is written.
     close_encoded: bool,
-    fragment_size: usize,
-    /// Present when permessage-deflate was negotiated. Boxed: most sessions never
-    /// compress, and an idle one should not carry the compressor's 150 bytes inline.
-    compression: Option<Box<Compression>>,
 }
 
 impl Outbox {
@@ -229,13 +240,16 @@ impl Outbox {
     /// compressing them with `deflater` when given.
     pub(crate) fn new(fragment_size: usize, deflater: Option<Deflater>) -> Self {
         Self {
-            fragment_size,
-            compression: deflater.map(|deflater| {
-                Box::new(Compression {
-                    deflater,
-                    front: None,
-                })
-            }),
+            encoder: MessageEncoder {
+                encoded: 0,
+                fragment_size,
+                compression: deflater.map(|deflater| {
+                    Box::new(Compression {
+                        deflater,
+                        front: None,
+                    })
+                }),
+            },
             ..Self::default()
         }
     }
@@ -294,7 +308,7 @@ impl Outbox {
             });
             self.payload_bytes = self.payload_bytes.saturating_add(bytes);
             self.queued += count;
-            self.reset_front();
+            self.encoder.reset();
             self.front_run_done = 0;
             return Vec::from(std::mem::replace(&mut self.data, VecDeque::from(entries)));
         }
@@ -314,19 +328,6 @@ impl Outbox {
                     self.queued -= 1;
                 }
             }
-        }
-    }
-
-    /// Forgets how far the front data message was encoded (it left, or a new one is first).
-    fn reset_front(&mut self) {
-        self.front_progress().reset();
-    }
-
-    fn front_progress(&mut self) -> FrontProgress<'_> {
-        FrontProgress {
-            encoded: &mut self.front_encoded,
-            compression: self.compression.as_deref_mut(),
-            fragment_size: self.fragment_size,
         }
     }
 
@@ -366,12 +367,6 @@ impl Outbox {
             let Some(entry) = self.data.front() else {
                 break;
             };
-            // The fields beside the queue, borrowed apart from it (`entry` borrows `data`).
-            let mut front = FrontProgress {
-                encoded: &mut self.front_encoded,
-                compression: self.compression.as_deref_mut(),
-                fragment_size: self.fragment_size,
-            };
             let finished = match &entry.frame {
                 OutFrame::Close(status) => {
                     let key = entry.masked.then(&mut *next_key);
@@ -382,7 +377,7 @@ impl Outbox {
                 }
                 OutFrame::Data(message) => {
                     let key = entry.masked.then(&mut *next_key);
-                    front.encode(dst, message, key)
+                    self.encoder.encode(dst, message, key)
                 }
                 OutFrame::Run { messages, .. } => {
                     // Message by message, as if each were an entry of its own; what was
@@ -390,10 +385,10 @@ impl Outbox {
                     let mut encoded = Done::nothing();
                     while let Some(message) = messages.get(self.front_run_done) {
                         let key = entry.masked.then(&mut *next_key);
-                        if !front.encode(dst, message, key) {
+                        if !self.encoder.encode(dst, message, key) {
                             break;
                         }
-                        front.reset();
+                        self.encoder.reset();
                         self.front_run_done += 1;
                         self.queued -= 1;
                         encoded.data_bytes += message.len();
@@ -423,7 +418,7 @@ impl Outbox {
                 }
             };
             if finished {
-                self.reset_front();
+                self.encoder.reset();
                 if let Some(entry) = self.data.pop_front() {
                     self.left(entry).push_onto(done);
                 }
@@ -454,7 +449,7 @@ impl Outbox {
         let add_message = |total: &mut usize, payload: usize, encoded: usize, masked| {
             let mut remaining = payload - encoded;
             loop {
-                let frame = match self.fragment_size {
+                let frame = match self.encoder.fragment_size {
                     0 => remaining,
                     size => remaining.min(size),
                 };
@@ -464,13 +459,6 @@ impl Outbox {
                     break;
                 }
             }
-        };
-        // The front message's payload: compressed, once its encoding began.
-        let front_payload = |message_len: usize| {
-            self.compression
-                .as_ref()
-                .and_then(|c| c.front.as_ref())
-                .map_or(message_len, Bytes::len)
         };
         for (i, entry) in self.data.iter().enumerate() {
             if total >= limit {
@@ -483,7 +471,7 @@ impl Outbox {
                 }
                 OutFrame::Data(message) => {
                     let (payload, encoded) = match i {
-                        0 => (front_payload(message.len()), self.front_encoded),
+                        0 => self.encoder.front_progress(message.len()),
                         _ => (message.len(), 0),
                     };
                     add_message(&mut total, payload, encoded, entry.masked);
@@ -495,7 +483,7 @@ impl Outbox {
                             break;
                         }
                         let (payload, encoded) = match (i, j == skip) {
-                            (0, true) => (front_payload(message.len()), self.front_encoded),
+                            (0, true) => self.encoder.front_progress(message.len()),
                             _ => (message.len(), 0),
                         };
                         add_message(&mut total, payload, encoded, entry.masked);
@@ -516,7 +504,7 @@ impl Outbox {
     /// nothing to compute: every payload counted whole and uncompressed, and the largest
     /// header for each frame it can take.
     fn encoded_bound(&self) -> usize {
-        let frames = match self.fragment_size {
+        let frames = match self.encoder.fragment_size {
             0 => self.len(),
             size => self.len().saturating_add(self.payload_bytes / size),
         };
@@ -538,7 +526,7 @@ impl Outbox {
     pub(crate) fn fail_all(&mut self, error: &Error) -> usize {
         self.payload_bytes = 0;
         self.queued = 0;
-        self.reset_front();
+        self.encoder.reset();
         // The front run's messages encoded so far were counted as done already.
         let encoded = std::mem::take(&mut self.front_run_done);
         let queued = self.control.drain(..).chain(self.data.drain(..));
